@@ -1,0 +1,50 @@
+# INFER: `make run` serves the whole platform on an embedded default; `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/infer
+export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test lint format install install-dev bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python requirements.txt
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev system-deps
+
+# What the browser tests need from Debian (Chromium; Playwright drives it, never downloads one).
+.PHONY: system-deps
+system-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	PORT=$(PORT) $(BIN)/python -m infer.devserver
+
+lint: install-dev
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: install-dev lint
+	$(BIN)/pytest
+
+bench: install-dev
+	$(BIN)/python bench/ledger.py
+
+clean:
+	rm -rf var

@@ -1,0 +1,460 @@
+"""Writes to the ledger: the one posting service, holds, rollups. Every money movement comes here.
+
+`transactions_post` is the core: it posts many balanced transactions and releases holds in one
+database transaction (group commit), each transaction under its own idempotency key. The same key
+posted again returns the first transaction; the same key with other legs is an error.
+"""
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import BigIntegerField, Case, F, IntegerField, Value, When
+from django.utils import timezone
+
+from infer.errors import ApplicationError
+
+from .models import BalanceDelta, Entry, Hold, LedgerAccount, Transaction
+
+MAX_KEY_LENGTH = 200
+
+
+class LedgerError(ApplicationError):
+    """A posting that would break a ledger rule; nothing was written."""
+
+    def __init__(self, message, *, code="ledger_invalid", status_code=400):
+        super().__init__(message, code=code, status_code=status_code)
+
+
+class IdempotencyConflict(LedgerError):
+    def __init__(self, key):
+        super().__init__(
+            f"Idempotency key {key!r} was already used for a different transaction",
+            code="idempotency_conflict",
+            status_code=409,
+        )
+
+
+@dataclass(frozen=True)
+class Posting:
+    """A transaction to post: legs of (ledger account id, signed amount in nanos) that sum to zero."""
+
+    idempotency_key: str
+    kind: str
+    legs: tuple[tuple[int, int], ...]
+    memo: str = ""
+    reference: str = ""
+    release_hold_id: int | None = None
+
+
+@dataclass
+class PostResult:
+    transaction_id: int | None = None
+    replayed: bool = False
+    error: LedgerError | None = None
+
+
+@dataclass
+class BatchResult:
+    results: list[PostResult]
+    # Eager accounts whose balance changed: id -> (balance before, balance after).
+    balance_changes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    released_hold_ids: list[int] = field(default_factory=list)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def posting_validate(posting: Posting) -> None:
+    """Check a posting's shape before anything is written; raise LedgerError with a clear message."""
+    key = posting.idempotency_key
+    if not isinstance(key, str) or not key.strip():
+        raise LedgerError("An idempotency key is required")
+    if len(key) > MAX_KEY_LENGTH:
+        raise LedgerError(f"Idempotency key is longer than {MAX_KEY_LENGTH} characters")
+    if posting.kind not in Transaction.Kind.values:
+        raise LedgerError(f"Unknown transaction kind {posting.kind!r}")
+    if len(posting.legs) < 2:
+        raise LedgerError("A transaction needs at least two entries")
+    seen = set()
+    for leg in posting.legs:
+        if not isinstance(leg, tuple) or len(leg) != 2:
+            raise LedgerError("Each entry is a (ledger account id, amount in nanos) pair")
+        account_id, amount = leg
+        if not _is_int(account_id) or account_id <= 0:
+            raise LedgerError(f"Unknown ledger account {account_id!r}")
+        if not _is_int(amount):
+            raise LedgerError(f"Amounts are whole nano-dollars, got {amount!r}")
+        if amount == 0:
+            raise LedgerError("An entry's amount cannot be zero")
+        if account_id in seen:
+            raise LedgerError("Each ledger account may appear once per transaction")
+        seen.add(account_id)
+    if sum(amount for _, amount in posting.legs) != 0:
+        raise LedgerError("Entries of a transaction must sum to zero")
+
+
+# Whether an account is deferred never changes, so it is safe to remember per process.
+_deferred_cache: dict[int, bool] = {}
+
+
+def _account_modes(account_ids) -> dict[int, bool]:
+    missing = [i for i in account_ids if i not in _deferred_cache]
+    if missing:
+        for account_id, deferred in LedgerAccount.objects.filter(id__in=missing).values_list("id", "is_deferred"):
+            _deferred_cache[account_id] = deferred
+    return {i: _deferred_cache[i] for i in account_ids if i in _deferred_cache}
+
+
+def _same_legs(posting: Posting, legs) -> bool:
+    return sorted(posting.legs) == sorted(legs)
+
+
+def _case(values: dict[int, int], output_field):
+    return Case(*[When(id=i, then=Value(v)) for i, v in values.items()], default=Value(0), output_field=output_field)
+
+
+@transaction.atomic(savepoint=False)
+def transactions_post(postings, *, hold_releases=()) -> BatchResult:
+    """Post `postings` and release `hold_releases` (hold ids) in one database transaction.
+
+    Invalid postings and idempotency conflicts are reported per item (their `error`), the others are
+    written. Callers that run outside a transaction should use `transaction_post` or
+    `with_ledger_retry`, which retry when a concurrent batch wins a race on the same key.
+    """
+    postings = list(postings)
+    results = [PostResult() for _ in postings]
+    todo: dict[str, int] = {}  # key -> index of the posting that will write it
+    for index, posting in enumerate(postings):
+        try:
+            posting_validate(posting)
+        except LedgerError as exc:
+            results[index].error = exc
+            continue
+        first = todo.get(posting.idempotency_key)
+        if first is None:
+            todo[posting.idempotency_key] = index
+        elif _same_legs(postings[first], posting.legs) and postings[first].kind == posting.kind:
+            results[index].replayed = True  # filled with the first one's id below
+        else:
+            results[index].error = IdempotencyConflict(posting.idempotency_key)
+
+    modes = _account_modes({a for i in todo.values() for a, _ in postings[i].legs})
+    for key, index in list(todo.items()):
+        unknown = [a for a, _ in postings[index].legs if a not in modes]
+        if unknown:
+            results[index].error = LedgerError(f"Unknown ledger account {unknown[0]}")
+            del todo[key]
+
+    # Keys posted before: the same legs replay the first transaction; other legs are a conflict.
+    if todo:
+        existing = {}
+        for txn_id, txn_key, txn_kind in Transaction.objects.filter(idempotency_key__in=list(todo)).values_list(
+            "id", "idempotency_key", "kind"
+        ):
+            existing[txn_key] = (txn_id, txn_kind, [])
+        if existing:
+            by_id = {v[0]: v for v in existing.values()}
+            for txn_id, account_id, amount in Entry.objects.filter(transaction_id__in=list(by_id)).values_list(
+                "transaction_id", "ledger_account_id", "amount_nanos"
+            ):
+                by_id[txn_id][2].append((account_id, amount))
+            for key, (txn_id, txn_kind, legs) in existing.items():
+                index = todo.pop(key)
+                posting = postings[index]
+                if txn_kind == posting.kind and _same_legs(posting, legs):
+                    results[index].transaction_id = txn_id
+                    results[index].replayed = True
+                else:
+                    results[index].error = IdempotencyConflict(key)
+
+    release_ids = set(hold_releases)
+    for index, posting in enumerate(postings):
+        if posting.release_hold_id is not None and results[index].error is None:
+            release_ids.add(posting.release_hold_id)
+
+    eager: dict[int, int] = defaultdict(int)
+    deferred: dict[int, int] = defaultdict(int)
+    for index in todo.values():
+        for account_id, amount in postings[index].legs:
+            (deferred if modes[account_id] else eager)[account_id] += amount
+
+    # Lock in one order (ids ascending) so concurrent batches never deadlock; the race this closes is
+    # two batches computing balances and hold counts from the same stale row.
+    holds = []
+    hold_accounts = set()
+    if release_ids:
+        hold_accounts = set(
+            Hold.objects.filter(id__in=release_ids, released_at__isnull=True).values_list(
+                "ledger_account_id", flat=True
+            )
+        )
+    lock_ids = sorted(set(eager) | hold_accounts)
+    before = {}
+    if lock_ids:
+        before = {
+            row[0]: row[1]
+            for row in LedgerAccount.objects.select_for_update()
+            .filter(id__in=lock_ids)
+            .order_by("id")
+            .values_list("id", "balance_nanos")
+        }
+    if release_ids:
+        holds = list(
+            Hold.objects.select_for_update()
+            .filter(id__in=release_ids, released_at__isnull=True)
+            .order_by("id")
+            .values_list("id", "ledger_account_id", "amount_nanos", "kind")
+        )
+
+    now = timezone.now()
+    if todo:
+        order = list(todo.values())
+        created = Transaction.objects.bulk_create(
+            [
+                Transaction(
+                    kind=postings[i].kind,
+                    idempotency_key=postings[i].idempotency_key,
+                    memo=postings[i].memo[:500],
+                    reference=postings[i].reference[:200],
+                    created_at=now,
+                )
+                for i in order
+            ]
+        )
+        entries = []
+        for i, txn in zip(order, created, strict=True):
+            results[i].transaction_id = txn.id
+            entries.extend(
+                Entry(transaction_id=txn.id, ledger_account_id=a, amount_nanos=amount) for a, amount in postings[i].legs
+            )
+        Entry.objects.bulk_create(entries)
+    if deferred:
+        BalanceDelta.objects.bulk_create(
+            [BalanceDelta(ledger_account_id=a, amount_nanos=d) for a, d in sorted(deferred.items()) if d]
+        )
+
+    held = defaultdict(int)
+    in_flight = defaultdict(int)
+    for _hold_id, account_id, amount, kind in holds:
+        held[account_id] += amount
+        if kind == Hold.Kind.REQUEST:
+            in_flight[account_id] += 1
+    if holds:
+        Hold.objects.filter(id__in=[h[0] for h in holds]).update(released_at=now)
+    touched = set(eager) | set(held)
+    if touched:
+        updates = {}
+        if eager:
+            updates["balance_nanos"] = F("balance_nanos") + _case(eager, BigIntegerField())
+        if held:
+            updates["held_nanos"] = F("held_nanos") - _case(held, BigIntegerField())
+            updates["in_flight"] = F("in_flight") - _case(in_flight, IntegerField())
+        LedgerAccount.objects.filter(id__in=sorted(touched)).update(**updates)
+
+    # Replays inside the batch point at the first posting of their key.
+    for index, posting in enumerate(postings):
+        if results[index].replayed and results[index].transaction_id is None:
+            first = next(
+                r
+                for p, r in zip(postings, results, strict=True)
+                if p.idempotency_key == posting.idempotency_key and r.transaction_id
+            )
+            results[index].transaction_id = first.transaction_id
+
+    changes = {a: (before[a], before[a] + d) for a, d in eager.items() if d}
+    return BatchResult(results=results, balance_changes=changes, released_hold_ids=[h[0] for h in holds])
+
+
+def _is_retryable(exc: Exception) -> bool:
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if isinstance(exc, IntegrityError):
+        return sqlstate == "23505"  # unique violation: a concurrent batch posted the same key first
+    return sqlstate in ("40P01", "40001")  # deadlock, serialization failure
+
+
+def with_ledger_retry(fn, *, attempts: int = 5):
+    """Run `fn` (which opens its own atomic block) again when it lost a race to a concurrent batch."""
+    if connection.in_atomic_block:
+        return fn()  # the caller's transaction decides; retrying inside it is impossible
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == attempts - 1 or not _is_retryable(exc):
+                raise
+            time.sleep(0.005 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def transaction_post(
+    *, idempotency_key: str, kind: str, legs, memo: str = "", reference: str = "", release_hold_id=None
+) -> PostResult:
+    """Post one balanced transaction; the same key again returns the first one (`replayed`)."""
+    posting = Posting(
+        idempotency_key=idempotency_key,
+        kind=kind,
+        legs=tuple(tuple(leg) for leg in legs),
+        memo=memo,
+        reference=reference,
+        release_hold_id=release_hold_id,
+    )
+    batch = with_ledger_retry(lambda: transactions_post([posting]))
+    result = batch.results[0]
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+# --- Ledger accounts ---------------------------------------------------------------------------------
+
+SYSTEM_ACCOUNTS = {
+    "platform:revenue": LedgerAccount.Kind.PLATFORM_REVENUE,
+    "clearing:card": LedgerAccount.Kind.CARD_CLEARING,
+    "clearing:payouts": LedgerAccount.Kind.PAYOUT_CLEARING,
+    "payouts:sent": LedgerAccount.Kind.PAYOUTS_SENT,
+    "adjustments": LedgerAccount.Kind.ADJUSTMENTS,
+}
+
+
+def system_account_key_for_chain(network: str) -> str:
+    return f"clearing:chain:{network}"
+
+
+_system_ids: dict[str, int] = {}
+
+
+def system_ledger_account_id(key: str) -> int:
+    """Id of a platform-owned account ("platform:revenue", "clearing:card", ...), created on first use."""
+    if key not in _system_ids:
+        if key.startswith("clearing:chain:"):
+            kind = LedgerAccount.Kind.CHAIN_CLEARING
+        else:
+            kind = SYSTEM_ACCOUNTS[key]
+        account, _ = LedgerAccount.objects.get_or_create(key=key, defaults={"kind": kind, "is_deferred": True})
+        _system_ids[key] = account.id
+    return _system_ids[key]
+
+
+def ledger_accounts_ensure(*, account) -> None:
+    """Give an Account the ledger accounts its roles need (buyer balance, operator earnings)."""
+    if account.is_buyer:
+        LedgerAccount.objects.get_or_create(
+            key=f"buyer:{account.id}",
+            defaults={"kind": LedgerAccount.Kind.BUYER, "owner": account, "is_deferred": False},
+        )
+    if account.is_operator:
+        LedgerAccount.objects.get_or_create(
+            key=f"operator:{account.id}",
+            defaults={"kind": LedgerAccount.Kind.OPERATOR_EARNINGS, "owner": account, "is_deferred": True},
+        )
+
+
+# --- Holds -----------------------------------------------------------------------------------------
+
+
+class AdmissionRefused(ApplicationError):
+    def __init__(self, message, *, code):
+        super().__init__(message, code=code, status_code=402)
+
+
+@transaction.atomic
+def hold_place(
+    *, ledger_account_id: int, amount_nanos: int, key: str, kind=Hold.Kind.REQUEST, ttl_seconds=None
+) -> Hold:
+    """Reserve `amount_nanos` on an account whose available balance is positive, or refuse (402).
+
+    One conditional UPDATE decides admission and takes the hold, so concurrent requests can never
+    all pass on the same available balance: each sees the holds of those admitted before it.
+    """
+    if not _is_int(amount_nanos) or amount_nanos < 0:
+        raise LedgerError(f"Hold amount must be a non-negative integer of nanos, got {amount_nanos!r}")
+    counts = kind == Hold.Kind.REQUEST
+    eligible = LedgerAccount.objects.filter(id=ledger_account_id, balance_nanos__gt=F("held_nanos"))
+    if counts:
+        eligible = eligible.filter(in_flight__lt=settings.MAX_IN_FLIGHT_PER_ACCOUNT)
+    updated = eligible.update(held_nanos=F("held_nanos") + amount_nanos, in_flight=F("in_flight") + int(counts))
+    if not updated:
+        row = (
+            LedgerAccount.objects.filter(id=ledger_account_id)
+            .values("balance_nanos", "held_nanos", "in_flight")
+            .first()
+        )
+        if row is None:
+            raise LedgerError(f"Unknown ledger account {ledger_account_id}")
+        if row["balance_nanos"] - row["held_nanos"] <= 0:
+            raise AdmissionRefused(
+                "Your balance is used up: add funds to continue making requests.", code="insufficient_balance"
+            )
+        raise AdmissionRefused(
+            f"Too many requests in flight for this account (limit {settings.MAX_IN_FLIGHT_PER_ACCOUNT}).",
+            code="in_flight_limit",
+        )
+    now = timezone.now()
+    ttl = settings.HOLD_TIMEOUT_SECONDS if ttl_seconds is None else ttl_seconds
+    return Hold.objects.create(
+        ledger_account_id=ledger_account_id,
+        kind=kind,
+        key=key,
+        amount_nanos=amount_nanos,
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl),
+    )
+
+
+def hold_release(*, hold_id: int) -> bool:
+    """Release a hold without moving money (a request that cost nothing); True if it was open."""
+    batch = with_ledger_retry(lambda: transactions_post([], hold_releases=[hold_id]))
+    return bool(batch.released_hold_ids)
+
+
+def holds_expire(*, now=None, limit: int = 1000) -> int:
+    """Release request holds past their expiry: their requests died without settling."""
+    now = now or timezone.now()
+    ids = list(
+        Hold.objects.filter(released_at__isnull=True, expires_at__lte=now)
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+    batch = with_ledger_retry(lambda: transactions_post([], hold_releases=ids))
+    return len(batch.released_hold_ids)
+
+
+# --- Rollup of deferred accounts ---------------------------------------------------------------------
+
+
+def ledger_rollup(*, limit: int = 50_000) -> int:
+    """Fold pending deltas of deferred accounts into their cached balances; returns deltas folded."""
+
+    @transaction.atomic
+    def fold():
+        qs = BalanceDelta.objects.order_by("id")
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True)
+        rows = list(qs.values_list("id", "ledger_account_id", "amount_nanos")[:limit])
+        if not rows:
+            return 0
+        totals = defaultdict(int)
+        for _, account_id, amount in rows:
+            totals[account_id] += amount
+        BalanceDelta.objects.filter(id__in=[r[0] for r in rows]).delete()
+        for account_id in sorted(totals):
+            if totals[account_id]:
+                LedgerAccount.objects.filter(id=account_id).update(
+                    balance_nanos=F("balance_nanos") + totals[account_id]
+                )
+        return len(rows)
+
+    total = 0
+    while True:
+        folded = with_ledger_retry(fold)
+        total += folded
+        if folded < limit:
+            return total

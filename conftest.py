@@ -1,0 +1,82 @@
+"""Shared fixtures: three named users — alice (owner), bob (her teammate), charlie (a stranger)."""
+
+import pytest
+
+from accounts.models import Membership, User
+from accounts.services import account_create, api_key_create
+from billing.models import Transaction
+from billing.selectors import buyer_ledger_account
+from billing.services import system_ledger_account_id, transaction_post
+
+
+def _user(email):
+    return User.objects.create_user(email=email, password="correct horse battery staple")
+
+
+@pytest.fixture
+def alice(db):
+    return _user("alice@example.com")
+
+
+@pytest.fixture
+def bob(db):
+    return _user("bob@example.com")
+
+
+@pytest.fixture
+def charlie(db):
+    return _user("charlie@example.com")
+
+
+@pytest.fixture
+def alice_account(alice, bob):
+    account = account_create(name="Alice's team", owner=alice, is_buyer=True, is_operator=False)
+    Membership.objects.create(account=account, user=bob, role=Membership.Role.MEMBER)
+    return account
+
+
+@pytest.fixture
+def charlie_account(charlie):
+    return account_create(name="Charlie's team", owner=charlie, is_buyer=True)
+
+
+@pytest.fixture
+def alice_key(alice_account, alice):
+    key, secret = api_key_create(account=alice_account, name="alice key", created_by=alice)
+    key.secret = secret
+    return key
+
+
+@pytest.fixture
+def charlie_key(charlie_account, charlie):
+    key, secret = api_key_create(account=charlie_account, name="charlie key", created_by=charlie)
+    key.secret = secret
+    return key
+
+
+def fund(account, nanos, *, key=None):
+    """Credit a buyer's balance through the ledger (as a manual adjustment)."""
+    ledger = buyer_ledger_account(account=account)
+    return transaction_post(
+        idempotency_key=key or f"test-fund:{account.id}:{nanos}:{Transaction.objects.count()}",
+        kind=Transaction.Kind.ADJUSTMENT,
+        legs=[(ledger.id, nanos), (system_ledger_account_id("adjustments"), -nanos)],
+    )
+
+
+@pytest.fixture
+def funded(alice_account):
+    fund(alice_account, 10_000_000_000)
+    return alice_account
+
+
+@pytest.fixture(autouse=True)
+def _reset_ledger_caches():
+    """The per-process caches of ledger account ids must not outlive a test's database."""
+    from billing import services
+
+    services._deferred_cache.clear()
+    services._system_ids.clear()
+    yield
+    services._deferred_cache.clear()
+    services._system_ids.clear()

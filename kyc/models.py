@@ -1,0 +1,1 @@
+"""Models of kyc (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Models of payouts (filled in by its issue)."""

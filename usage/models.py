@@ -1,0 +1,1 @@
+"""Models of usage (filled in by its issue)."""
