@@ -80,3 +80,7 @@ def _reset_ledger_caches():
     yield
     services._deferred_cache.clear()
     services._system_ids.clear()
+
+
+# The browser (headless Chromium through Playwright) for any test that asks for `page`.
+from tests.browser import _playwright, chromium, page  # noqa: E402, F401

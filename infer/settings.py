@@ -219,3 +219,13 @@ DJSTRIPE_USE_NATIVE_JSONFIELD = True
 
 # The development node `make run` starts and seed_demo registers.
 DEMO_NODE_URL = env_str("DEMO_NODE_URL", "http://127.0.0.1:8001")
+
+# --- Gateway (usage/) --------------------------------------------------------------------------
+
+# --- Chains: USDC deposits and payouts (billing/chains/, payouts/) -------------------------------
+
+# --- Balance notifications ---------------------------------------------------------------------
+
+# --- Payouts -----------------------------------------------------------------------------------
+
+# --- KYC and violations ------------------------------------------------------------------------

@@ -48,10 +48,12 @@ def test_it_accepts_a_balanced_transaction_inserted_leg_by_leg(alice_account):
     with transaction.atomic(), connection.cursor() as cursor:
         txn = _raw_transaction(cursor, "raw:balanced")
         cursor.execute(
-            "INSERT INTO billing_entry (transaction_id, ledger_account_id, amount_nanos) VALUES (%s, %s, 5)", [txn, buyer]
+            "INSERT INTO billing_entry (transaction_id, ledger_account_id, amount_nanos) VALUES (%s, %s, 5)",
+            [txn, buyer],
         )
         cursor.execute(
-            "INSERT INTO billing_entry (transaction_id, ledger_account_id, amount_nanos) VALUES (%s, %s, -5)", [txn, other]
+            "INSERT INTO billing_entry (transaction_id, ledger_account_id, amount_nanos) VALUES (%s, %s, -5)",
+            [txn, other],
         )
     assert Entry.objects.filter(transaction__idempotency_key="raw:balanced").count() == 2
 
