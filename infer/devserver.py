@@ -49,7 +49,7 @@ def main() -> int:
         "beat": [python, "-m", "celery", "-A", "infer", "beat", "-l", "INFO"],
     }
     if (BASE_DIR / "usage" / "management" / "commands" / "run_demo_node.py").exists():
-        commands["node"] = manage + ["run_demo_node", "--port", env["DEMO_NODE_PORT"]]
+        commands["node"] = [*manage, "run_demo_node", "--port", env["DEMO_NODE_PORT"]]
 
     children = {name: subprocess.Popen(cmd, env=env, cwd=BASE_DIR) for name, cmd in commands.items()}  # noqa: S603
     print(f"\nINFER is running at http://127.0.0.1:{port}/ — press Ctrl-C to stop.\n", flush=True)
