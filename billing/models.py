@@ -5,6 +5,8 @@ of an entry or transaction, and a deferred constraint trigger refuses, at commit
 entries do not sum to zero.
 """
 
+import uuid
+
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -173,3 +175,105 @@ class CatalogModel(models.Model):
 
     def __str__(self):
         return self.model_id
+
+
+# --- USDC deposits on chain (billing/chains/) ----------------------------------------------------------
+
+
+class Network(models.TextChoices):
+    ETHEREUM = "ethereum", "Ethereum"
+    BASE = "base", "Base"
+    SOLANA = "solana", "Solana"
+
+
+class DepositAddress(models.Model):
+    """An Account's USDC deposit address on one network, derived from HD keys (BIP-44) at `derivation_index`."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="deposit_addresses")
+    network = models.CharField(max_length=20, choices=Network.choices)
+    derivation_index = models.PositiveIntegerField()
+    address = models.CharField(max_length=64)
+    # Solana: the wallet's associated token account for the USDC mint, which is what receives USDC.
+    token_account = models.CharField(max_length=64, blank=True)
+    # Solana: the newest signature of `token_account` whose transaction was processed at `finalized`.
+    last_signature = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "network"], name="depositaddress_one_per_network"),
+            models.UniqueConstraint(fields=["network", "address"], name="depositaddress_address_unique"),
+            models.UniqueConstraint(fields=["network", "derivation_index"], name="depositaddress_index_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.network}:{self.address}"
+
+
+class ChainDeposit(models.Model):
+    """One USDC transfer into a deposit address: an EVM log or a Solana instruction, credited at most once."""
+
+    class Status(models.TextChoices):
+        SEEN = "seen", "Confirming"  # in a block that is not finalized yet
+        FINALIZED = "finalized", "Finalized"  # finalized and canonical; credit follows in the same run
+        BELOW_MINIMUM = "below_minimum", "Waiting for $5 total"  # finalized, uncredited total under the minimum
+        CREDITED = "credited", "Credited"
+        ORPHANED = "orphaned", "Dropped by a reorg"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="chain_deposits")
+    deposit_address = models.ForeignKey(DepositAddress, on_delete=models.PROTECT, related_name="deposits")
+    network = models.CharField(max_length=20, choices=Network.choices)
+    tx_hash = models.CharField(max_length=100)  # EVM transaction hash (0x…) or Solana signature
+    log_index = models.CharField(max_length=20)  # EVM log index, or Solana instruction ("3" or inner "3.1")
+    from_address = models.CharField(max_length=64, blank=True)
+    to_address = models.CharField(max_length=64)
+    amount_units = models.BigIntegerField()  # USDC base units (6 decimals)
+    amount_nanos = models.BigIntegerField()
+    block_number = models.BigIntegerField()  # Solana: the slot
+    block_hash = models.CharField(max_length=100, blank=True)  # Solana: blank (finality comes from commitment)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SEEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    credited_at = models.DateTimeField(null=True, blank=True)
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One row per transfer, whatever block it lands in: a re-included transaction updates its row.
+            models.UniqueConstraint(fields=["network", "tx_hash", "log_index"], name="chaindeposit_transfer_unique"),
+            models.CheckConstraint(condition=Q(amount_units__gt=0), name="chaindeposit_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status="credited", transaction__isnull=False, credited_at__isnull=False)
+                | ~Q(status="credited") & Q(transaction__isnull=True),
+                name="chaindeposit_credited_has_transaction",
+            ),
+        ]
+        indexes = [
+            # The portal's and the API's deposit history, newest first.
+            models.Index(fields=["account", "-created_at"], name="chaindeposit_account_recent"),
+            # The scanner's work: uncredited deposits by network and block.
+            models.Index(
+                fields=["network", "block_number"],
+                condition=Q(status__in=["seen", "finalized", "below_minimum"]),
+                name="chaindeposit_open",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.network}:{self.tx_hash}:{self.log_index}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"chain:{self.network}:{self.tx_hash}:{self.log_index}"
+
+
+class ChainCursor(models.Model):
+    """How far an EVM network has been scanned for good: every block up to `block_number` is finalized and done."""
+
+    network = models.CharField(max_length=20, choices=Network.choices, unique=True)
+    block_number = models.BigIntegerField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.network}@{self.block_number}"

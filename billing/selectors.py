@@ -39,3 +39,10 @@ def balance_summary(*, account) -> dict:
             "blocked_nanos": 0,
         },
     }
+
+
+def chain_deposits_for_account(account, *, limit: int = 100) -> list[dict]:
+    """USDC deposits for /api/deposits and the deposit history (see billing/chains/selectors.py)."""
+    from .chains.selectors import chain_deposits_for_account as rows
+
+    return rows(account, limit=limit)

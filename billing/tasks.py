@@ -30,3 +30,22 @@ def ledger_check_task():
         if settings.ADMINS:
             mail_admins("Ledger check FAILED", "\n".join(report.problems))
     return report.ok
+
+
+@shared_task
+def chain_scan(network: str):
+    """Scan one network for USDC deposits (a beat entry per network); a no-op without its RPC URL."""
+    from .chains import scanning
+
+    report = scanning.chain_scan(network=network)
+    return None if report is None else report.__dict__
+
+
+@shared_task
+def deposit_addresses_ensure(account_id: int):
+    """Derive an Account's deposit addresses where the seed lives (the deposit worker, for Solana)."""
+    from accounts.models import Account
+
+    from .chains.services import deposit_addresses_ensure as ensure
+
+    return [a.address for a in ensure(account=Account.objects.get(id=account_id))]

@@ -223,6 +223,55 @@ DEMO_NODE_URL = env_str("DEMO_NODE_URL", "http://127.0.0.1:8001")
 # --- Gateway (usage/) --------------------------------------------------------------------------
 
 # --- Chains: USDC deposits and payouts (billing/chains/, payouts/) -------------------------------
+# Deposits: a Celery beat task per network scans for USDC transfers to our deposit addresses and
+# credits them once their block is finalized and still canonical (billing/chains/). A network whose
+# RPC URL is blank is not scanned.
+CHAIN_NETWORKS = ("ethereum", "base", "solana")
+CHAIN_ETHEREUM_RPC_URL = env_str("CHAIN_ETHEREUM_RPC_URL", "")
+CHAIN_BASE_RPC_URL = env_str("CHAIN_BASE_RPC_URL", "")
+CHAIN_SOLANA_RPC_URL = env_str("CHAIN_SOLANA_RPC_URL", "")
+# The only token that counts on each network (6 decimals); check against Circle's list before production.
+CHAIN_USDC_ETHEREUM = env_str("CHAIN_USDC_ETHEREUM", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48")
+CHAIN_USDC_BASE = env_str("CHAIN_USDC_BASE", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913")
+CHAIN_USDC_SOLANA = env_str("CHAIN_USDC_SOLANA", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
+CHAIN_SCAN_INTERVAL_SECONDS = env_int("CHAIN_SCAN_INTERVAL_SECONDS", 30)
+CHAIN_SCAN_RANGE_BLOCKS = env_int("CHAIN_SCAN_RANGE_BLOCKS", 500)  # eth_getLogs block range per call
+CHAIN_SCAN_MAX_RANGES = env_int("CHAIN_SCAN_MAX_RANGES", 20)  # ranges per run; the rest waits for the next
+CHAIN_SCAN_ADDRESSES_PER_CALL = env_int("CHAIN_SCAN_ADDRESSES_PER_CALL", 100)  # recipients per eth_getLogs
+CHAIN_SOLANA_PAGE_SIZE = env_int("CHAIN_SOLANA_PAGE_SIZE", 1000)  # getSignaturesForAddress limit
+# Where a network's first scan starts; -1: its finalized block at that moment.
+CHAIN_ETHEREUM_START_BLOCK = env_int("CHAIN_ETHEREUM_START_BLOCK", -1)
+CHAIN_BASE_START_BLOCK = env_int("CHAIN_BASE_START_BLOCK", -1)
+CHAIN_RPC_TIMEOUT_SECONDS = env_int("CHAIN_RPC_TIMEOUT_SECONDS", 10)
+CHAIN_RPC_ATTEMPTS = env_int("CHAIN_RPC_ATTEMPTS", 5)  # per RPC call, with exponential backoff
+CHAIN_RPC_BACKOFF_MS = env_int("CHAIN_RPC_BACKOFF_MS", 500)
+for _network in CHAIN_NETWORKS:
+    CELERY_BEAT_SCHEDULE[f"chain-scan-{_network}"] = {
+        "task": "billing.tasks.chain_scan",
+        "schedule": float(CHAIN_SCAN_INTERVAL_SECONDS),
+        "args": (_network,),
+    }
+
+# HD deposit addresses (BIP-44). Ethereum and Base derive from account-level extended public keys
+# (m/44'/60'/0'), so the web tier holds no private key. Solana (ed25519) derives only hardened
+# children, so its addresses need the seed: only the deposit worker may have DEPOSIT_SEED_SOLANA;
+# the web tier shows the addresses the worker stored. With DEBUG on, blank values fall back to
+# keys from the public test mnemonic "abandon abandon ... about": never send real funds to them.
+DEPOSIT_XPUB_ETHEREUM = env_str("DEPOSIT_XPUB_ETHEREUM", "")
+DEPOSIT_XPUB_BASE = env_str("DEPOSIT_XPUB_BASE", "")
+DEPOSIT_SEED_SOLANA = env_str("DEPOSIT_SEED_SOLANA", "")  # hex BIP-39 seed; deposit worker only
+if DEBUG:
+    _DEMO_XPUB = (
+        "xpub6DCoCpSuQZB2jawqnGMEPS63ePKWkwWPH4TU45Q7LPXWuNd8TMtVxRrgjt"
+        "EshuqpK3mdhaWHPFsBngh5GFZaM6si3yZdUsT8ddYM3PwnATt"
+    )
+    _DEMO_SEED = (
+        "5eb00bbddcf069084889a8ab9155568165f5c453ccb85e70811aaed6f6da5fc1"
+        "9a5ac40b389cd370d086206dec8aa6c43daea6690f20ad3d8d48b2d2ce9e38e4"
+    )
+    DEPOSIT_XPUB_ETHEREUM = DEPOSIT_XPUB_ETHEREUM or _DEMO_XPUB
+    DEPOSIT_XPUB_BASE = DEPOSIT_XPUB_BASE or _DEMO_XPUB
+    DEPOSIT_SEED_SOLANA = DEPOSIT_SEED_SOLANA or _DEMO_SEED
 
 # --- Balance notifications ---------------------------------------------------------------------
 

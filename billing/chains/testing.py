@@ -23,9 +23,39 @@ def artifact() -> dict:
     return json.loads(ARTIFACT_PATH.read_text())
 
 
+class LocalChainProvider(EthereumTesterProvider):
+    """eth-tester (py-evm, in process) whose `finalized` block is what the test says.
+
+    eth-tester reports `finalized` = `latest`; real chains finalize minutes later. Set
+    `finalized_block` to a height to make the node answer `finalized` with that block (None: latest),
+    and `failures` to make the next N requests fail like an unreachable node.
+    """
+
+    finalized_block: int | None = None
+    failures: int = 0
+
+    def make_request(self, method, params):
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("node unreachable (simulated)")
+        if (
+            method == "eth_getBlockByNumber"
+            and self.finalized_block is not None
+            and params
+            and params[0] == "finalized"
+        ):
+            params = [self.finalized_block, *params[1:]]
+        return super().make_request(method, params)
+
+    @property
+    def tester(self):
+        return self.ethereum_tester
+
+
 def eth_tester_web3() -> Web3:
-    """A fresh in-process chain (py-evm) with ten funded, unlocked accounts."""
-    return Web3(EthereumTesterProvider())
+    """A fresh in-process chain (py-evm) with ten funded, unlocked accounts; `w3.provider` is a
+    LocalChainProvider (finality and failures under the test's control)."""
+    return Web3(LocalChainProvider())
 
 
 def deploy_token(w3: Web3, *, name: str = "USD Coin", symbol: str = "USDC", deployer: str | None = None) -> Contract:
