@@ -11,6 +11,9 @@ STATUS_LABELS = {
     ChainDeposit.Status.ORPHANED: "Dropped (chain reorg)",
 }
 
+# Statuses that will still change: the portal keeps polling while one is shown.
+PENDING_STATUSES = (ChainDeposit.Status.SEEN, ChainDeposit.Status.FINALIZED, ChainDeposit.Status.BELOW_MINIMUM)
+
 
 def deposit_addresses_for_account(account) -> dict[str, DepositAddress]:
     return {a.network: a for a in DepositAddress.objects.filter(account=account)}
