@@ -1,6 +1,6 @@
 """Deterministic deposit addresses (BIP-44): EVM from an account-level xpub, Solana from the worker's seed."""
 
-from bip_utils import Bip44, Bip44Changes, Bip44Coins, Bip44Levels
+from bip_utils import Bip32KeyError, Bip44, Bip44Changes, Bip44Coins, Bip44DepthError, Bip44Levels
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from solders.pubkey import Pubkey
@@ -19,7 +19,10 @@ def _xpub(network: str) -> str:
 
 def evm_address(network: str, index: int) -> str:
     """The checksummed address at m/44'/60'/<account>'/0/<index> from the network's account-level xpub."""
-    ctx = Bip44.FromExtendedKey(_xpub(network), Bip44Coins.ETHEREUM)
+    try:
+        ctx = Bip44.FromExtendedKey(_xpub(network), Bip44Coins.ETHEREUM)
+    except (Bip44DepthError, Bip32KeyError, ValueError) as exc:
+        raise ImproperlyConfigured(f"DEPOSIT_XPUB_{network.upper()} is not a usable BIP-44 xpub: {exc}") from exc
     if ctx.Level() != Bip44Levels.ACCOUNT:
         raise ImproperlyConfigured(f"DEPOSIT_XPUB_{network.upper()} must be an account-level (m/44'/60'/n') key")
     return ctx.Change(Bip44Changes.CHAIN_EXT).AddressIndex(index).PublicKey().ToAddress()

@@ -6,6 +6,12 @@ Works on any web3.py `Web3` whose node has unlocked accounts: `EthereumTesterPro
 """
 
 import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -88,3 +94,52 @@ def transfer(token: Contract, to: str, units: int, *, sender: str | None = None)
 
 def balance_of(token: Contract, address: str) -> int:
     return token.functions.balanceOf(Web3.to_checksum_address(address)).call()
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HARDHAT_BIN = REPO_ROOT / "node_modules" / ".bin" / "hardhat"
+HARDHAT_CONFIG = Path(__file__).parent / "hardhat.config.js"
+
+
+@contextmanager
+def hardhat_node(*, startup_timeout: float = 60.0):
+    """Run `hardhat node` (npm hardhat@2, installed by `make install-dev`) on a free loopback port.
+
+    Yields its URL. It needs no network: the node is entirely local and nothing is compiled.
+    """
+    if not HARDHAT_BIN.exists():
+        raise RuntimeError("hardhat is not installed: run `make install-dev` (npm ci)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true", "DO_NOT_TRACK": "1"}
+    process = subprocess.Popen(  # noqa: S603 - a fixed local binary
+        [str(HARDHAT_BIN), "--config", str(HARDHAT_CONFIG), "node", "--hostname", "127.0.0.1", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + startup_timeout
+        output = []
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                raise RuntimeError("hardhat node exited:\n" + "".join(output))
+            output.append(line)
+            if "Started HTTP" in line:
+                break
+        else:
+            raise RuntimeError("hardhat node did not start in time:\n" + "".join(output))
+        # Keep draining its output so the node never blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,41 @@
+"""End to end on a real JSON-RPC node: `hardhat node` on loopback, reached through CHAIN_ETHEREUM_RPC_URL."""
+
+import pytest
+from web3 import Web3
+from web3.providers.rpc import HTTPProvider
+
+from billing import tasks
+from billing.chains import services, testing
+from billing.checks import ledger_check
+from billing.models import ChainDeposit, Transaction
+from billing.selectors import buyer_ledger_account
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def hardhat(chain_settings):
+    with testing.hardhat_node() as url:
+        chain_settings.CHAIN_ETHEREUM_RPC_URL = url
+        yield Web3(HTTPProvider(url))
+
+
+def test_it_credits_a_usdc_transfer_seen_by_the_beat_task_once_and_ignores_a_fake(hardhat, alice_account, settings):
+    usdc = testing.deploy_token(hardhat)
+    fake = testing.deploy_token(hardhat, name="USD Coin", symbol="USDC")
+    settings.CHAIN_USDC_ETHEREUM = usdc.address
+    address = services.deposit_address_ensure(account=alice_account, network="ethereum").address
+    sender = hardhat.eth.accounts[7]
+    testing.mint(usdc, sender, 100_000_000)
+    tx = testing.transfer(usdc, address, 64_250_000, sender=sender)
+    testing.transfer(fake, address, 900_000_000)
+
+    for _ in range(3):
+        tasks.chain_scan.delay("ethereum")
+
+    deposit = ChainDeposit.objects.get()
+    assert (deposit.tx_hash, deposit.from_address, deposit.status) == (tx, sender, ChainDeposit.Status.CREDITED)
+    assert deposit.block_hash == "0x" + bytes(hardhat.eth.get_block(deposit.block_number)["hash"]).hex()
+    assert buyer_ledger_account(account=alice_account).balance_nanos == 64_250_000_000
+    assert Transaction.objects.filter(kind="chain_deposit").count() == 1
+    assert ledger_check().ok
