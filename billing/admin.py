@@ -2,7 +2,17 @@
 
 from django.contrib import admin
 
-from .models import CatalogModel, Entry, Hold, LedgerAccount, Tier, Transaction
+from .models import (
+    CatalogModel,
+    ChainCursor,
+    ChainDeposit,
+    DepositAddress,
+    Entry,
+    Hold,
+    LedgerAccount,
+    Tier,
+    Transaction,
+)
 from .money import format_cost
 from .selectors import ledger_account_balance
 
@@ -81,3 +91,31 @@ class TierAdmin(admin.ModelAdmin):
 class CatalogModelAdmin(admin.ModelAdmin):
     list_display = ["model_id", "display_name", "tier", "context_length", "tokenizer", "is_active"]
     list_filter = ["tier", "is_active"]
+
+
+# --- USDC deposits: read-only; the scanners are the only writers ---------------------------------------
+
+
+@admin.register(DepositAddress)
+class DepositAddressAdmin(ReadOnlyAdmin):
+    list_display = ["account", "network", "address", "derivation_index", "created_at"]
+    list_filter = ["network"]
+    search_fields = ["address", "token_account", "account__name"]
+
+
+@admin.register(ChainDeposit)
+class ChainDepositAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "account", "network", "amount", "status", "tx_hash", "block_number"]
+    list_filter = ["network", "status"]
+    search_fields = ["tx_hash", "from_address", "to_address", "account__name"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return format_cost(obj.amount_nanos)
+
+
+@admin.register(ChainCursor)
+class ChainCursorAdmin(ReadOnlyAdmin):
+    list_display = ["network", "block_number", "updated_at"]

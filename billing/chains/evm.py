@@ -90,20 +90,23 @@ def evm_scan(network: str, *, w3: Web3 | None = None) -> ScanReport | None:
         end = min(start + step - 1, latest)
         transfers = []
         for i in range(0, len(addresses), chunk):
-            topics = [TRANSFER_TOPIC, None, [_topic_for(a) for a in addresses[i : i + chunk]]]
-            params = {"address": token, "fromBlock": start, "toBlock": end, "topics": topics}
+            topic_filter = [TRANSFER_TOPIC, None, [_topic_for(a) for a in addresses[i : i + chunk]]]
+            params = {"address": token, "fromBlock": start, "toBlock": end, "topics": topic_filter}
             logs = call(lambda params=params: w3.eth.get_logs(params), f"eth_getLogs {start}-{end}")
             for entry in logs:
+                topics = entry["topics"]
                 if entry.get("removed") or _hex(entry["address"]) != token.lower():
                     continue  # only the allow-listed USDC contract counts, whatever the node returns
-                to = by_lower.get(_address_from_topic(entry["topics"][2]).lower())
+                if len(topics) != 3 or _hex(topics[0]) != TRANSFER_TOPIC:
+                    continue
+                to = by_lower.get(_address_from_topic(topics[2]).lower())
                 if to is None:
                     continue
                 transfers.append(
                     services.ObservedTransfer(
                         tx_hash=_hex(entry["transactionHash"]),
                         log_index=str(entry["logIndex"]),
-                        from_address=_address_from_topic(entry["topics"][1]),
+                        from_address=_address_from_topic(topics[1]),
                         to_address=to,
                         amount_units=int(_hex(entry["data"]), 16),
                         block_number=entry["blockNumber"],
