@@ -37,6 +37,12 @@ class SolanaRpc:
         self.client = client or httpx.Client(timeout=settings.CHAIN_RPC_TIMEOUT_SECONDS)
         self._ids = count(1)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.client.close()
+
     def call(self, method: str, params: list):
         def once():
             response = self.client.post(
@@ -182,7 +188,8 @@ def solana_scan(*, rpc: SolanaRpc | None = None) -> ScanReport | None:
     if rpc is None:
         if not settings.CHAIN_SOLANA_RPC_URL:
             return None
-        rpc = SolanaRpc(settings.CHAIN_SOLANA_RPC_URL)
+        with SolanaRpc(settings.CHAIN_SOLANA_RPC_URL) as rpc:
+            return solana_scan(rpc=rpc)
     mint = services.usdc_contract(NETWORK)
     addresses = list(DepositAddress.objects.filter(network=NETWORK).exclude(token_account=""))
     ours = {a.token_account: a.address for a in addresses}

@@ -24,3 +24,14 @@ def test_it_derives_an_accounts_addresses_in_the_worker(alice_account):
     addresses = tasks.deposit_addresses_ensure.delay(alice_account.id).get()
 
     assert len(addresses) == 3
+
+
+def test_it_skips_a_scan_while_the_previous_one_of_that_network_runs(db, settings):
+    from django.core.cache import cache
+
+    settings.CHAIN_ETHEREUM_RPC_URL = "http://127.0.0.1:9/never-called"
+    cache.add("chain-scan-lock:ethereum", "1", timeout=60)
+    try:
+        assert tasks.chain_scan.delay("ethereum").get() is None
+    finally:
+        cache.delete("chain-scan-lock:ethereum")
