@@ -214,7 +214,8 @@ class ChainDeposit(models.Model):
     """One USDC transfer into a deposit address: an EVM log or a Solana instruction, credited at most once."""
 
     class Status(models.TextChoices):
-        SEEN = "seen", "Confirming"  # in a block that is not finalized yet
+        SEEN = "seen", "Seen"  # first sighting, in a block that is not finalized yet
+        CONFIRMING = "confirming", "Confirming"  # seen again, still canonical, waiting for finality
         FINALIZED = "finalized", "Finalized"  # finalized and canonical; credit follows in the same run
         BELOW_MINIMUM = "below_minimum", "Waiting for $5 total"  # finalized, uncredited total under the minimum
         CREDITED = "credited", "Credited"
@@ -255,7 +256,7 @@ class ChainDeposit(models.Model):
             # The scanner's work: uncredited deposits by network and block.
             models.Index(
                 fields=["network", "block_number"],
-                condition=Q(status__in=["seen", "finalized", "below_minimum"]),
+                condition=Q(status__in=["seen", "confirming", "finalized", "below_minimum"]),
                 name="chaindeposit_open",
             ),
         ]

@@ -131,7 +131,7 @@ def evm_scan(network: str, *, w3: Web3 | None = None) -> ScanReport | None:
     # database transaction, then compared in one.
     heights = set(
         ChainDeposit.objects.filter(
-            network=network, status=ChainDeposit.Status.SEEN, block_number__lte=finalized
+            network=network, status__in=services.UNFINAL_STATUSES, block_number__lte=finalized
         ).values_list("block_number", flat=True)
     )
     canonical = {

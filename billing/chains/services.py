@@ -22,7 +22,8 @@ from billing.services import (
 
 from . import hd
 
-OPEN_STATUSES = (ChainDeposit.Status.SEEN, ChainDeposit.Status.FINALIZED, ChainDeposit.Status.BELOW_MINIMUM)
+# Not final yet: the chain may still drop them.
+UNFINAL_STATUSES = (ChainDeposit.Status.SEEN, ChainDeposit.Status.CONFIRMING)
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,12 @@ def chain_deposits_record(*, network: str, transfers: list[ObservedTransfer]) ->
                 finalized_at=now if t.finalized else None,
             )
             created += 1
-        elif row.status in (ChainDeposit.Status.SEEN, ChainDeposit.Status.ORPHANED):
-            # Still pending, or back after a reorg (maybe in another block): follow the chain's latest view.
+        elif row.status in (*UNFINAL_STATUSES, ChainDeposit.Status.ORPHANED):
+            same_block = row.block_hash == t.block_hash and row.status != ChainDeposit.Status.ORPHANED
+            if not t.finalized and same_block:
+                # Seen again in the same block: the chain has kept it so far; finality is what is left.
+                status = ChainDeposit.Status.CONFIRMING
+            # Otherwise it is back after a reorg (maybe in another block): follow the chain's latest view.
             row.block_number, row.block_hash, row.status = t.block_number, t.block_hash, status
             row.finalized_at = now if t.finalized else None
             row.save(update_fields=["block_number", "block_hash", "status", "finalized_at"])
@@ -148,7 +153,7 @@ def chain_deposits_orphan_missing(
     """Pending deposits in a range just rescanned that the chain no longer has were in orphaned blocks."""
     orphaned = 0
     for row in ChainDeposit.objects.select_for_update().filter(
-        network=network, status=ChainDeposit.Status.SEEN, block_number__gte=from_block, block_number__lte=to_block
+        network=network, status__in=UNFINAL_STATUSES, block_number__gte=from_block, block_number__lte=to_block
     ):
         if (row.tx_hash, row.log_index) not in present:
             row.status = ChainDeposit.Status.ORPHANED
@@ -159,7 +164,7 @@ def chain_deposits_orphan_missing(
 
 @transaction.atomic
 def chain_deposits_finalize(*, network: str, finalized_block: int, canonical_hashes: dict[int, str]) -> int:
-    """Seen deposits at or below the finalized block: canonical ones become `finalized`, others `orphaned`.
+    """Unfinal deposits at or below the finalized block: canonical ones become `finalized`, others `orphaned`.
 
     `canonical_hashes` maps block numbers to the hash the node has at that height now; a deposit whose
     block is missing from it is left for the next run.
@@ -167,7 +172,7 @@ def chain_deposits_finalize(*, network: str, finalized_block: int, canonical_has
     finalized = 0
     now = timezone.now()
     for row in ChainDeposit.objects.select_for_update().filter(
-        network=network, status=ChainDeposit.Status.SEEN, block_number__lte=finalized_block
+        network=network, status__in=UNFINAL_STATUSES, block_number__lte=finalized_block
     ):
         canonical = canonical_hashes.get(row.block_number)
         if canonical is None:

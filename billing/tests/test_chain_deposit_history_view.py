@@ -32,7 +32,7 @@ def test_it_shows_the_history_of_the_current_account(client, alice, alice_accoun
 
     assert response.status_code == 200
     assert b"0xaaa" in response.content
-    assert b"Confirming" in response.content
+    assert b"Seen" in response.content
     assert b"$7.00" in response.content
     assert b'data-pending="true"' in response.content
     assert response["Cache-Control"] == "no-store"
@@ -75,3 +75,14 @@ def test_it_lists_deposits_for_the_api_in_the_agreed_shape(alice_account):
     )
     assert row["reference"] == "0xbbb"
     assert row["credited_at"] is None
+
+
+def test_it_gives_the_combined_history_rows_of_the_card_work(alice_account):
+    from billing.chains.selectors import chain_deposit_lookup, chain_deposit_row_fields, chain_deposits_queryset
+
+    deposit = _deposit(alice_account, tx="0xccc")
+
+    assert list(chain_deposits_queryset(alice_account)) == [deposit]
+    assert chain_deposit_row_fields(deposit)["sort_id"] == deposit.id
+    assert chain_deposits_queryset(alice_account).get(chain_deposit_lookup(str(deposit.code))) == deposit
+    assert chain_deposit_lookup("not-a-uuid") is None

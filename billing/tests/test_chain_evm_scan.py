@@ -32,6 +32,12 @@ def test_it_sees_a_transfer_then_credits_it_after_finality_exactly_once(chain, a
     assert (deposit.tx_hash, deposit.to_address, deposit.amount_nanos) == (tx, address, 25 * DOLLAR)
     assert _balance(alice_account) == 0
 
+    testing.mint(chain.usdc, chain.eth.accounts[4], 1)  # the chain moves on; finality does not
+    evm_scan("ethereum", w3=chain)
+    deposit.refresh_from_db()
+    assert deposit.status == ChainDeposit.Status.CONFIRMING
+    assert _balance(alice_account) == 0
+
     chain.provider.finalized_block = None  # the node now reports its latest block as finalized
     evm_scan("ethereum", w3=chain)
     evm_scan("ethereum", w3=chain)

@@ -98,6 +98,8 @@ def test_it_shows_a_confirmed_transfer_as_confirming_until_it_is_finalized(node,
 
     solana_scan()
     assert ChainDeposit.objects.get().status == ChainDeposit.Status.SEEN
+    solana_scan()
+    assert ChainDeposit.objects.get().status == ChainDeposit.Status.CONFIRMING
     assert _balance(alice_account) == 0
     assert DepositAddress.objects.get(id=wallet.id).last_signature == ""
 

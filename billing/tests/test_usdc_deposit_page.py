@@ -47,7 +47,7 @@ def test_it_shows_each_network_address_with_a_qr_code_that_decodes_to_it(live_se
     page.shots("usdc-deposits-phone")
 
 
-def test_it_updates_a_deposit_from_confirming_to_credited_without_a_reload(
+def test_it_updates_a_deposit_from_seen_to_confirming_to_credited_without_a_reload(
     live_server, page, alice, alice_account, chain
 ):
     _login(page, live_server, alice)
@@ -59,8 +59,13 @@ def test_it_updates_a_deposit_from_confirming_to_credited_without_a_reload(
     testing.transfer(chain.usdc, address, 42_500_000)
     evm_scan("ethereum", w3=chain)
     status = page.locator("#chain-deposit-history .status")
-    status.filter(has_text="Confirming").wait_for(timeout=40_000)
+    status.filter(has_text="Seen").wait_for(timeout=40_000)
     assert "$42.50" in page.locator("#chain-deposit-history").inner_text()
+    page.shots("seen")
+
+    testing.mint(chain.usdc, chain.eth.accounts[4], 1)  # a later block; still not finalized
+    evm_scan("ethereum", w3=chain)
+    status.filter(has_text="Confirming").wait_for(timeout=40_000)
     page.shots("confirming")
 
     chain.provider.finalized_block = None

@@ -16,6 +16,7 @@
   });
 
   var box = document.getElementById("chain-deposit-history");
+  if (!box) return;  // the page shows a combined history of its own
   var url = panel.dataset.historyUrl;
   function pending() {
     var rows = box.querySelector(".chain-rows");
