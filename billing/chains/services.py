@@ -195,6 +195,13 @@ def chain_cursor_advance(*, network: str, block_number: int) -> None:
         ChainCursor.objects.get_or_create(network=network, defaults={"block_number": block_number})
 
 
+def chain_cursor_rewind(*, network: str, block_number: int) -> None:
+    """Set the cursor back so the next scan reads again from `block_number + 1` (an operator's rescan)."""
+    ChainCursor.objects.update_or_create(
+        network=network, defaults={"block_number": block_number, "updated_at": timezone.now()}
+    )
+
+
 # --- Crediting -----------------------------------------------------------------------------------------
 
 

@@ -1,6 +1,8 @@
-"""Fixtures for billing tests: a local EVM chain with TestUSDC, and fast RPC retries."""
+"""Fixtures for billing tests: local EVM chains (eth-tester, hardhat) with TestUSDC, and fast RPC retries."""
 
 import pytest
+from web3 import Web3
+from web3.providers.rpc import HTTPProvider
 
 from billing.chains import testing
 
@@ -23,3 +25,11 @@ def chain(chain_settings):
     chain_settings.CHAIN_USDC_ETHEREUM = usdc.address
     w3.usdc = usdc
     return w3
+
+
+@pytest.fixture
+def hardhat(chain_settings):
+    """A real `hardhat node` on a free loopback port, configured as Ethereum's RPC URL."""
+    with testing.hardhat_node() as url:
+        chain_settings.CHAIN_ETHEREUM_RPC_URL = url
+        yield Web3(HTTPProvider(url))

@@ -5,8 +5,6 @@ import subprocess
 import time
 
 import pytest
-from web3 import Web3
-from web3.providers.rpc import HTTPProvider
 
 from billing import tasks
 from billing.chains import services, testing
@@ -15,13 +13,6 @@ from billing.models import ChainDeposit, Transaction
 from billing.selectors import buyer_ledger_account
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def hardhat(chain_settings):
-    with testing.hardhat_node() as url:
-        chain_settings.CHAIN_ETHEREUM_RPC_URL = url
-        yield Web3(HTTPProvider(url))
 
 
 def test_it_credits_a_usdc_transfer_seen_by_the_beat_task_once_and_ignores_a_fake(hardhat, alice_account, settings):
