@@ -4,6 +4,7 @@ Scanners (evm.py, solana.py) make every RPC call outside a database transaction 
 saw to these functions. Each step is idempotent, so a scan that dies half-way simply runs again.
 """
 
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -22,6 +23,9 @@ from billing.services import (
 
 from . import hd
 
+log = logging.getLogger(__name__)
+MAX_NANOS = 2**63 - 1
+
 # Not final yet: the chain may still drop them.
 UNFINAL_STATUSES = (ChainDeposit.Status.SEEN, ChainDeposit.Status.CONFIRMING)
 
@@ -37,7 +41,7 @@ class ObservedTransfer:
     amount_units: int
     block_number: int
     block_hash: str = ""
-    finalized: bool = False  # Solana: fetched at `finalized` commitment; EVM: decided by deposits_finalize
+    finalized: bool = False  # Solana: fetched at `finalized` commitment; EVM: decided by chain_deposits_finalize
 
 
 def usdc_contract(network: str) -> str:
@@ -112,7 +116,12 @@ def chain_deposits_record(*, network: str, transfers: list[ObservedTransfer]) ->
     created = 0
     for t in transfers:
         address = addresses.get(t.to_address)
-        if address is None:
+        if address is None or t.amount_units <= 0:
+            # Zero-value transfers are legal ERC-20 (and a common address-poisoning spam): nothing to credit.
+            continue
+        if usdc_units_to_nanos(t.amount_units) > MAX_NANOS:
+            # Beyond a BigIntegerField (over $9.2 billion): staff handle it by hand; the scan goes on.
+            log.error("USDC transfer %s:%s too large to record: %s units", t.tx_hash, t.log_index, t.amount_units)
             continue
         row = existing.get((t.tx_hash, t.log_index))
         status = ChainDeposit.Status.FINALIZED if t.finalized else ChainDeposit.Status.SEEN

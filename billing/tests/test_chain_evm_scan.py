@@ -196,3 +196,15 @@ def test_it_stops_without_moving_the_cursor_when_the_node_stays_down(chain, alic
     evm_scan("ethereum", w3=chain)
     assert _balance(alice_account) == 30 * DOLLAR
     assert ledger_check().ok
+
+
+def test_it_ignores_zero_value_transfers_and_keeps_scanning(chain, alice_account):
+    address = _address(alice_account)
+    testing.transfer(chain.usdc, address, 0)  # address-poisoning spam looks like this
+    testing.transfer(chain.usdc, address, 5 * USDC)
+
+    evm_scan("ethereum", w3=chain)
+
+    assert ChainDeposit.objects.get().amount_nanos == 5 * DOLLAR
+    assert _balance(alice_account) == 5 * DOLLAR
+    assert ledger_check().ok
