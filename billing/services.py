@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from infer.errors import ApplicationError
 
+from .alerts import alerts_record
 from .models import BalanceDelta, Entry, Hold, LedgerAccount, Transaction
 
 MAX_KEY_LENGTH = 200
@@ -63,6 +64,8 @@ class BatchResult:
     # Eager accounts whose balance changed: id -> (balance before, balance after).
     balance_changes: dict[int, tuple[int, int]] = field(default_factory=dict)
     released_hold_ids: list[int] = field(default_factory=list)
+    # Buyer accounts among the changed ones: ledger account id -> owner Account id.
+    buyer_owners: dict[int, int] = field(default_factory=dict)
 
 
 def _is_int(value) -> bool:
@@ -153,6 +156,13 @@ def transactions_post(postings, *, hold_releases=()) -> BatchResult:
 
     write = _write_postgresql if connection.vendor == "postgresql" and FAST_PATH else _write_portable
     batch = write(postings, results, todo, modes, set(hold_releases))
+    if batch.buyer_owners:
+        alerts_record(
+            changes={
+                ledger_id: (owner_id, *batch.balance_changes[ledger_id])
+                for ledger_id, owner_id in batch.buyer_owners.items()
+            }
+        )
 
     # Replays inside the batch point at the first posting of their key.
     first_ids = {postings[i].idempotency_key: results[i].transaction_id for i in todo.values()}
@@ -245,10 +255,11 @@ _WRITE = """
                held_nanos = a.held_nanos - c.held,
                in_flight = a.in_flight - c.requests
           FROM changes c WHERE a.id = c.account_id
-        RETURNING a.id, a.balance_nanos - c.balance AS before, a.balance_nanos AS after, c.balance AS moved
+        RETURNING a.id, a.balance_nanos - c.balance AS before, a.balance_nanos AS after, c.balance AS moved,
+                  CASE WHEN a.kind = 'buyer' THEN a.owner_id END AS buyer_owner
     )
-    SELECT 'account', id, before, after, moved FROM updated
-    UNION ALL SELECT 'hold', id, 0, 0, 0 FROM released"""
+    SELECT 'account', id, before, after, moved, buyer_owner FROM updated
+    UNION ALL SELECT 'hold', id, 0, 0, 0, NULL FROM released"""
 
 
 def _write_postgresql(postings, results, todo, modes, hold_releases) -> BatchResult:
@@ -298,13 +309,15 @@ def _write_postgresql(postings, results, todo, modes, hold_releases) -> BatchRes
                 [d for _, d in eager_items],
             ],
         )
-        changes, released = {}, []
-        for kind, row_id, before, after, moved in cursor.fetchall():
+        changes, released, owners = {}, [], {}
+        for kind, row_id, before, after, moved, buyer_owner in cursor.fetchall():
             if kind == "hold":
                 released.append(row_id)
             elif moved:
                 changes[row_id] = (before, after)
-    return BatchResult(results=results, balance_changes=changes, released_hold_ids=released)
+                if buyer_owner is not None:
+                    owners[row_id] = buyer_owner
+    return BatchResult(results=results, balance_changes=changes, released_hold_ids=released, buyer_owners=owners)
 
 
 def _write_portable(postings, results, todo, modes, hold_releases) -> BatchResult:
@@ -326,14 +339,17 @@ def _write_portable(postings, results, todo, modes, hold_releases) -> BatchResul
             )
         )
     lock_ids = sorted(set(eager) | hold_accounts)
-    before = {}
+    before, owners = {}, {}
     if lock_ids:
-        before = dict(
+        for account_id, balance, owner_id, kind in (
             LedgerAccount.objects.select_for_update()
             .filter(id__in=lock_ids)
             .order_by("id")
-            .values_list("id", "balance_nanos")
-        )
+            .values_list("id", "balance_nanos", "owner_id", "kind")
+        ):
+            before[account_id] = balance
+            if kind == LedgerAccount.Kind.BUYER:
+                owners[account_id] = owner_id
     holds = []
     if release_ids:
         holds = list(
@@ -389,7 +405,12 @@ def _write_portable(postings, results, todo, modes, hold_releases) -> BatchResul
         LedgerAccount.objects.filter(id__in=sorted(touched)).update(**updates)
 
     changes = {a: (before[a], before[a] + d) for a, d in eager.items() if d}
-    return BatchResult(results=results, balance_changes=changes, released_hold_ids=[h[0] for h in holds])
+    return BatchResult(
+        results=results,
+        balance_changes=changes,
+        released_hold_ids=[h[0] for h in holds],
+        buyer_owners={a: owners[a] for a in changes if a in owners},
+    )
 
 
 def _is_retryable(exc: Exception) -> bool:
