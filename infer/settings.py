@@ -221,6 +221,22 @@ DJSTRIPE_USE_NATIVE_JSONFIELD = True
 DEMO_NODE_URL = env_str("DEMO_NODE_URL", "http://127.0.0.1:8001")
 
 # --- Gateway (usage/) --------------------------------------------------------------------------
+# Largest request body /v1/ accepts (413 above it).
+GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 4_000_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, GATEWAY_MAX_BODY_BYTES + 1)
+GATEWAY_NODE_CONNECT_TIMEOUT_SECONDS = env_int("GATEWAY_NODE_CONNECT_TIMEOUT_SECONDS", 3)
+GATEWAY_NODE_READ_TIMEOUT_SECONDS = env_int("GATEWAY_NODE_READ_TIMEOUT_SECONDS", 300)
+GATEWAY_NODE_MAX_CONNECTIONS = env_int("GATEWAY_NODE_MAX_CONNECTIONS", 1000)
+# Routes (nodes per model) and the catalog are cached per process this long; a suspension takes
+# effect within it.
+GATEWAY_ROUTE_CACHE_SECONDS = env_int("GATEWAY_ROUTE_CACHE_SECONDS", 2)
+# A node failing more than this share of recent requests is tried after the healthy ones.
+GATEWAY_UNHEALTHY_ERROR_RATE_PERCENT = env_int("GATEWAY_UNHEALTHY_ERROR_RATE_PERCENT", 20)
+# Metering: a node's count above ours by more than percent + tokens is a disagreement for staff.
+GATEWAY_METERING_TOLERANCE_PERCENT = env_int("GATEWAY_METERING_TOLERANCE_PERCENT", 2)
+GATEWAY_METERING_TOLERANCE_TOKENS = env_int("GATEWAY_METERING_TOLERANCE_TOKENS", 4)
+# Group commit: most settlements one database transaction carries.
+GATEWAY_SETTLE_BATCH_MAX = env_int("GATEWAY_SETTLE_BATCH_MAX", 200)
 
 # --- Chains: USDC deposits and payouts (billing/chains/, payouts/) -------------------------------
 
