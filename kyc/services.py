@@ -353,27 +353,17 @@ def kyc_documents_erase_expired(*, now=None) -> int:
 # --- Violations -------------------------------------------------------------------------------------
 
 
-def _nodes_suspend(*, account, reason: str) -> bool:
-    """Take the operator's nodes out of routing (usage owns nodes); False if usage cannot yet."""
-    from usage import services as usage_services
+def _nodes_suspend(*, account, reason: str) -> int:
+    """Take the operator's nodes out of routing (usage owns nodes and routing); how many were active."""
+    from usage.services import operator_nodes_suspend
 
-    suspend = getattr(usage_services, "operator_nodes_suspend", None)
-    if suspend is None:
-        logger.warning("usage.services.operator_nodes_suspend is missing: nodes of account %s keep routing", account.pk)
-        return False
-    suspend(account=account, reason=reason)
-    return True
+    return operator_nodes_suspend(account=account, reason=reason)
 
 
-def _nodes_restore(*, account) -> bool:
-    from usage import services as usage_services
+def _nodes_restore(*, account) -> int:
+    from usage.services import operator_nodes_restore
 
-    restore = getattr(usage_services, "operator_nodes_restore", None)
-    if restore is None:
-        logger.warning("usage.services.operator_nodes_restore is missing: account %s not restored", account.pk)
-        return False
-    restore(account=account)
-    return True
+    return operator_nodes_restore(account=account)
 
 
 def _request_ids_clean(ids) -> list[str]:
@@ -423,9 +413,9 @@ def violation_file(
         staff_action_record(actor=filed_by, action=StaffAction.Action.VIOLATION_FILED, obj=violation)
     if severity == Violation.Severity.HIGH:
         # In the same transaction: the violation and the suspension stand or fall together.
-        if _nodes_suspend(account=account, reason=f"violation:{violation.code}"):
-            violation.nodes_suspended = True
-            violation.save(update_fields=["nodes_suspended"])
+        _nodes_suspend(account=account, reason=f"violation:{violation.code}")
+        violation.nodes_suspended = True
+        violation.save(update_fields=["nodes_suspended"])
     return violation
 
 

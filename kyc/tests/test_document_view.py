@@ -8,7 +8,7 @@ from accounts.models import User
 from kyc import services
 from kyc.models import KYCDocument, StaffAction
 
-from .conftest import PASSWORD, upload
+from .conftest import upload
 
 
 @pytest.fixture
@@ -109,4 +109,4 @@ def test_it_keeps_files_private_and_names_out_of_logs(client, support, operator,
     client.get("/kyc/documents/00000000-0000-0000-0000-000000000000/")
     assert "Alice-Smith-passport" not in caplog.text
     with pytest.raises(NotImplementedError):
-        document.file.url  # noqa: B018
+        document.file.url

@@ -105,9 +105,13 @@ def test_it_refuses_a_file_over_the_size_limit(alice_client, operator, settings)
 
 def test_it_refuses_a_minor_and_a_future_birth_date(alice_client, operator):
     today = date.today()
-    response = _post(alice_client, date_of_birth=today.replace(year=today.year - 10).isoformat(), identity_document=upload())
+    response = _post(
+        alice_client, date_of_birth=today.replace(year=today.year - 10).isoformat(), identity_document=upload()
+    )
     assert b"at least 18 years old" in response.content
-    response = _post(alice_client, date_of_birth=today.replace(year=today.year + 1).isoformat(), identity_document=upload())
+    response = _post(
+        alice_client, date_of_birth=today.replace(year=today.year + 1).isoformat(), identity_document=upload()
+    )
     assert b"must be in the past" in response.content
     assert not KYCDocument.objects.exists()
 

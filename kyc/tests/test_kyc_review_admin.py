@@ -7,7 +7,7 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from accounts.services import account_create, account_roles_update
+from accounts.services import account_create
 from kyc import services
 from kyc.models import KYCEvent, KYCSubmission, StaffAction
 
@@ -74,11 +74,18 @@ def test_it_links_pdfs_instead_of_embedding_them(support_client, operator, alice
     from .conftest import PDF_BYTES
 
     submission = services.kyc_submission_update(
-        account=operator, user=alice, **DETAILS, identity_document=upload("id.pdf", PDF_BYTES, "application/pdf"), submit=True
+        account=operator,
+        user=alice,
+        **DETAILS,
+        identity_document=upload("id.pdf", PDF_BYTES, "application/pdf"),
+        submit=True,
     )
     page = support_client.get(f"/admin/kyc/kycsubmission/{submission.pk}/change/")
     document = submission.documents.get()
-    assert f'<a href="/kyc/documents/{document.code}/" target="_blank" rel="noopener">Open the PDF</a>'.encode() in page.content
+    assert (
+        f'<a href="/kyc/documents/{document.code}/" target="_blank" rel="noopener">Open the PDF</a>'.encode()
+        in page.content
+    )
 
 
 def test_it_approves_records_and_emails_the_operator(
@@ -109,7 +116,9 @@ def test_it_requires_a_reason_to_reject(support_client, submission):
         services.kyc_submission_reject(submission=submission, actor=response.wsgi_request.user, reason="")
 
 
-def test_it_rejects_with_the_reason_in_the_email(support_client, support, submission, django_capture_on_commit_callbacks):
+def test_it_rejects_with_the_reason_in_the_email(
+    support_client, support, submission, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = support_client.post(
             f"/admin/kyc/kycsubmission/{submission.pk}/reject/", {"reason": "The document has expired"}
@@ -133,13 +142,17 @@ def test_it_shows_the_decision_history(support_client, support, submission):
     assert b'id="kyc-approve"' not in page.content  # decided: nothing to decide
 
 
-def test_it_approves_and_rejects_from_the_queue_with_actions(support_client, alice, bob, django_capture_on_commit_callbacks):
+def test_it_approves_and_rejects_from_the_queue_with_actions(
+    support_client, alice, bob, django_capture_on_commit_callbacks
+):
     now = timezone.now()
     one = _operator_submission(alice, "One", "DE", now)
     two = _operator_submission(bob, "Two", "FR", now)
     with django_capture_on_commit_callbacks(execute=True):
         support_client.post("/admin/kyc/kycsubmission/", {"action": "approve_selected", "_selected_action": [one.pk]})
-        form = support_client.post("/admin/kyc/kycsubmission/", {"action": "reject_selected", "_selected_action": [two.pk]})
+        form = support_client.post(
+            "/admin/kyc/kycsubmission/", {"action": "reject_selected", "_selected_action": [two.pk]}
+        )
         assert b"Reason" in form.content
         support_client.post(
             "/admin/kyc/kycsubmission/",
