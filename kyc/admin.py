@@ -19,6 +19,7 @@ from billing.models import LedgerAccount
 from billing.money import format_cost
 
 from . import services
+from .countries import COUNTRY_NAMES
 from .forms import AdjustmentForm, RejectForm, ResolveForm
 from .models import KYCDocument, KYCEvent, KYCSubmission, LedgerAdjustment, StaffAction, Violation
 from .services import KYCError
@@ -63,7 +64,11 @@ class KYCDocumentInline(AppendOnlyInline):
 
     @admin.display(description="Size")
     def size(self, obj):
-        return f"{obj.size_bytes / 1024:,.0f} KB"
+        if obj.size_bytes < 1024:
+            return f"{obj.size_bytes} bytes"
+        if obj.size_bytes < 1024 * 1024:
+            return f"{obj.size_bytes / 1024:,.0f} KB"
+        return f"{obj.size_bytes / 1048576:,.1f} MB"
 
     @admin.display(description="State")
     def state(self, obj):
@@ -77,6 +82,20 @@ class KYCEventInline(AppendOnlyInline):
     fields = ["created_at", "action", "actor", "reason"]
     readonly_fields = fields
     verbose_name_plural = "Decision history"
+
+
+class CountryFilter(admin.SimpleListFilter):
+    """Only the countries that have submissions (the full list of 249 would bury the other filters)."""
+
+    title = "country"
+    parameter_name = "country"
+
+    def lookups(self, request, model_admin):
+        codes = KYCSubmission.objects.exclude(country="").values_list("country", flat=True).distinct()
+        return sorted(((code, COUNTRY_NAMES.get(code, code)) for code in codes), key=lambda item: item[1])
+
+    def queryset(self, request, queryset):
+        return queryset.filter(country=self.value()) if self.value() else queryset
 
 
 class KYCStatusFilter(admin.SimpleListFilter):
@@ -97,7 +116,7 @@ class KYCStatusFilter(admin.SimpleListFilter):
 @admin.register(KYCSubmission)
 class KYCSubmissionAdmin(admin.ModelAdmin):
     list_display = ["account", "legal_name", "country", "status", "submitted_at", "decided_at", "decided_by"]
-    list_filter = [KYCStatusFilter, "country"]
+    list_filter = [KYCStatusFilter, CountryFilter]
     search_fields = ["legal_name", "account__name", "account__code"]
     list_select_related = ["account", "decided_by"]
     fieldsets = [
