@@ -254,6 +254,10 @@ class ViolationForm(forms.ModelForm):
     class Meta:
         model = Violation
         fields = ["account", "kind", "severity", "evidence", "usage_request_ids"]
+        help_texts = {
+            "severity": "Any open violation blocks payouts; a high one also takes the operator's nodes out of routing.",
+            "evidence": "What happened, when, and where to look. The violation cannot be edited once filed.",
+        }
 
     def clean_usage_request_ids(self):
         return [line.strip() for line in self.cleaned_data["usage_request_ids"].splitlines() if line.strip()]

@@ -77,3 +77,63 @@ def test_it_lets_an_operator_submit_and_see_a_bad_file_refused(live_server, page
     assert "Under review" in page.get_by_test_id("kyc-status").inner_text()
     page.shots("submitted")
     assert KYCSubmission.objects.get(account=operator).status == "submitted"
+
+
+def _admin_login(page, live_server, user):
+    page.goto(f"{live_server.url}/admin/login/")
+    page.get_by_label("Email address").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server.url}/admin/")
+
+
+def test_it_lets_finance_adjust_a_balance_with_a_reason(live_server, page, finance, funded):
+    from billing.checks import ledger_check
+    from billing.selectors import buyer_ledger_account
+    from billing.services import ledger_rollup
+
+    ledger = buyer_ledger_account(account=funded)
+    _admin_login(page, live_server, finance)
+    page.goto(f"{live_server.url}/admin/billing/ledgeraccount/")
+    page.locator(f"input[name=_selected_action][value='{ledger.pk}']").check()
+    page.get_by_label("Action:").select_option("adjust_balance")
+    page.get_by_role("button", name="Go").click()
+    page.get_by_label("Amount (USD):").fill("2.50")
+    page.shots("adjust-form")
+    page.get_by_role("button", name="Post adjustment").click()
+    # No reason: the browser refuses to send the form (the server refuses too: test_ledger_adjustments).
+    assert page.locator("textarea[name=reason]:invalid").count() == 1
+    page.get_by_label("Reason:").fill("Goodwill credit for the outage on Nov 26 (ticket 812)")
+    page.get_by_role("button", name="Post adjustment").click()
+    page.wait_for_selector(".messagelist .success")
+    page.shots("adjusted")
+    ledger.refresh_from_db()
+    assert ledger.balance_nanos == 12_500_000_000
+    ledger_rollup()
+    assert ledger_check().ok
+
+
+def test_it_lets_support_file_and_resolve_a_violation(live_server, page, support, operator):
+    from kyc.models import Violation
+
+    _admin_login(page, live_server, support)
+    page.goto(f"{live_server.url}/admin/kyc/violation/add/")
+    page.locator(".select2-selection").first.click()
+    page.locator(".select2-search__field").fill("Alice")
+    page.locator(".select2-results__option", has_text="Alice's team").click()
+    page.get_by_label("Kind:").select_option("invalid_output")
+    page.get_by_label("Severity:").select_option("medium")
+    page.get_by_label("Evidence:").fill("Every answer on 2026-11-26 was the prompt echoed back.")
+    page.get_by_label("Usage records:").fill("0b7d3f5e-1111-4aaa-8bbb-000000000001")
+    page.shots("file-violation")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_selector(".messagelist .success")
+    violation = Violation.objects.get()
+    page.goto(f"{live_server.url}/admin/kyc/violation/{violation.pk}/change/")
+    page.get_by_label("How it was resolved").fill("Operator redeployed a fixed build; spot checks pass.")
+    page.shots("violation-page")
+    page.get_by_role("button", name="Resolve").click()
+    page.wait_for_selector(".messagelist .success")
+    page.shots("resolved")
+    violation.refresh_from_db()
+    assert violation.status == "resolved" and violation.resolved_by == support
