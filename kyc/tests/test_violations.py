@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing.models import CatalogModel
+from billing.models import CatalogModel, Tier
 from kyc import services
 from kyc.models import StaffAction, Violation
 from kyc.tasks import metering_disagreements_check_task
@@ -25,8 +25,19 @@ def nodes(operator):
     return [node_create(account=operator, name=f"gpu-{i}", base_url=f"http://10.0.0.{i}:8000/v1") for i in (1, 2)]
 
 
+def _catalog_model():
+    # Transactional tests elsewhere flush the catalog the migrations seed; do not depend on it.
+    tier, _ = Tier.objects.get_or_create(
+        slug="kyc-test", defaults={"name": "Test", "input_price_nanos": 100, "output_price_nanos": 150}
+    )
+    model, _ = CatalogModel.objects.get_or_create(
+        model_id="kyc-test-model", defaults={"display_name": "Test", "tier": tier, "context_length": 4096}
+    )
+    return model
+
+
 def _disputed(node, buyer_account, count, *, ago=timedelta(minutes=5), disputed=True):
-    model = CatalogModel.objects.first()
+    model = _catalog_model()
     return [
         UsageRecord.objects.create(
             request_id=uuid.uuid4(),
