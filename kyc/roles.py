@@ -22,10 +22,13 @@ MONEY_VIEW = [
     "accounts.view_account",
     "accounts.view_membership",
 ]
+# Evidence for violations and adjustments: nodes and usage records, read-only (usage registers the admin).
+USAGE_VIEW = ["usage.view_node", "usage.view_nodemodel", "usage.view_usagerecord"]
 
 GROUP_PERMISSIONS = {
     SUPPORT: [
         *MONEY_VIEW,
+        *USAGE_VIEW,
         "accounts.view_user",
         "kyc.view_kycsubmission",
         "kyc.review_kycsubmission",
@@ -37,6 +40,7 @@ GROUP_PERMISSIONS = {
     ],
     FINANCE: [
         *MONEY_VIEW,
+        *USAGE_VIEW,
         "kyc.view_violation",
         "kyc.view_ledgeradjustment",
         "kyc.add_ledgeradjustment",

@@ -104,3 +104,10 @@ def test_it_re_adds_missing_permissions_without_removing_extras(db):
     staff_groups_sync()
     codenames = set(group.permissions.values_list("codename", flat=True))
     assert {"review_kycsubmission", "view_apikey"} <= codenames
+
+
+def test_it_lets_both_groups_read_usage_evidence_but_not_change_it(support, finance):
+    for user in (support, finance):
+        perms = _perms(user)
+        assert {"usage.view_usagerecord", "usage.view_node"} <= perms
+        assert not [p for p in perms if p.startswith("usage.") and not p.startswith("usage.view_")]
