@@ -52,6 +52,7 @@ def kyc_page(request):
         request,
         "portal/kyc.html",
         {
+            "section": "kyc",
             "form": form,
             "submission": submission,
             "documents": documents,
