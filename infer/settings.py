@@ -223,6 +223,22 @@ DJSTRIPE_USE_NATIVE_JSONFIELD = True
 DEMO_NODE_URL = env_str("DEMO_NODE_URL", "http://127.0.0.1:8001")
 
 # --- Gateway (usage/) --------------------------------------------------------------------------
+# Largest request body /v1/ accepts (413 above it).
+GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 4_000_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, GATEWAY_MAX_BODY_BYTES + 1)
+GATEWAY_NODE_CONNECT_TIMEOUT_SECONDS = env_int("GATEWAY_NODE_CONNECT_TIMEOUT_SECONDS", 3)
+GATEWAY_NODE_READ_TIMEOUT_SECONDS = env_int("GATEWAY_NODE_READ_TIMEOUT_SECONDS", 300)
+GATEWAY_NODE_MAX_CONNECTIONS = env_int("GATEWAY_NODE_MAX_CONNECTIONS", 1000)
+# Routes (nodes per model) and the catalog are cached per process this long; a suspension takes
+# effect within it.
+GATEWAY_ROUTE_CACHE_SECONDS = env_int("GATEWAY_ROUTE_CACHE_SECONDS", 2)
+# A node failing more than this share of recent requests is tried after the healthy ones.
+GATEWAY_UNHEALTHY_ERROR_RATE_PERCENT = env_int("GATEWAY_UNHEALTHY_ERROR_RATE_PERCENT", 20)
+# Metering: a node's count above ours by more than percent + tokens is a disagreement for staff.
+GATEWAY_METERING_TOLERANCE_PERCENT = env_int("GATEWAY_METERING_TOLERANCE_PERCENT", 2)
+GATEWAY_METERING_TOLERANCE_TOKENS = env_int("GATEWAY_METERING_TOLERANCE_TOKENS", 4)
+# Group commit: most settlements one database transaction carries.
+GATEWAY_SETTLE_BATCH_MAX = env_int("GATEWAY_SETTLE_BATCH_MAX", 200)
 
 # --- Chains: USDC deposits and payouts (billing/chains/, payouts/) -------------------------------
 # Deposits: a Celery beat task per network scans for USDC transfers to our deposit addresses and
@@ -280,3 +296,19 @@ if DEBUG:
 # --- Payouts -----------------------------------------------------------------------------------
 
 # --- KYC and violations ------------------------------------------------------------------------
+# Identity documents: JPEG, PNG or PDF (checked by their first bytes) up to this size.
+KYC_MAX_DOCUMENT_BYTES = env_int("KYC_MAX_DOCUMENT_BYTES", 10 * 1024 * 1024)
+# Documents of a closed Account are erased this many days after it closed (kyc.tasks, daily).
+KYC_DOCUMENT_RETENTION_DAYS = env_int("KYC_DOCUMENT_RETENTION_DAYS", 5 * 365)
+# Automatic violations: this many disputed usage records of one operator within the window files one.
+KYC_METERING_DISAGREEMENTS_THRESHOLD = env_int("KYC_METERING_DISAGREEMENTS_THRESHOLD", 20)
+KYC_METERING_WINDOW_SECONDS = env_int("KYC_METERING_WINDOW_SECONDS", 24 * 3600)
+KYC_METERING_VIOLATION_SEVERITY = env_str("KYC_METERING_VIOLATION_SEVERITY", "medium")
+if KYC_METERING_VIOLATION_SEVERITY not in ("low", "medium", "high"):
+    raise ImproperlyConfigured("KYC_METERING_VIOLATION_SEVERITY must be low, medium or high")
+if KYC_MAX_DOCUMENT_BYTES <= 0 or KYC_METERING_DISAGREEMENTS_THRESHOLD <= 0 or KYC_METERING_WINDOW_SECONDS <= 0:
+    raise ImproperlyConfigured("KYC_* sizes, thresholds and windows must be positive")
+CELERY_BEAT_SCHEDULE |= {
+    "kyc-metering-check": {"task": "kyc.tasks.metering_disagreements_check_task", "schedule": 900.0},
+    "kyc-documents-retention": {"task": "kyc.tasks.kyc_documents_retention_task", "schedule": 86400.0},
+}

@@ -1,1 +1,119 @@
-"""Models of usage (filled in by its issue)."""
+"""Inference nodes, the models they serve (with operator prices), and one usage record per request."""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Node(models.Model):
+    """An operator's OpenAI-compatible server (vLLM, llama.cpp server, Ollama, TGI) the gateway routes to."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        PAUSED = "paused"  # by the operator
+        SUSPENDED = "suspended"  # by staff or an automatic violation; only staff lift it
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="nodes")
+    name = models.CharField(max_length=100)
+    base_url = models.URLField(max_length=300)  # e.g. http://10.0.0.5:8000/v1 (the path before /chat/...)
+    # Sent to the node as `Authorization: Bearer ...`. It must be kept to be used, so it is stored; the
+    # portal and admin never display it again after it is entered.
+    api_key = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    suspended_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Health, written by the gateway's settlement batches (exponentially weighted).
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error_rate_ppm = models.PositiveIntegerField(default=0)  # errors per million requests, recent
+
+    class Meta:
+        indexes = [
+            # Routing: the active nodes (joined from NodeModel by model).
+            models.Index(fields=["status"], name="node_status"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class NodeModel(models.Model):
+    """A model a node serves; the operator's prices (nanos per token) override the tier default when set."""
+
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="models")
+    model = models.ForeignKey("billing.CatalogModel", on_delete=models.PROTECT, related_name="node_models")
+    # The name the node itself uses for the model, when it differs from the catalog id (e.g. Ollama's).
+    upstream_name = models.CharField(max_length=200, blank=True)
+    input_price_nanos = models.BigIntegerField(null=True, blank=True)
+    output_price_nanos = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["node", "model"], name="nodemodel_unique"),
+            models.CheckConstraint(
+                condition=(Q(input_price_nanos__isnull=True) | Q(input_price_nanos__gte=0))
+                & (Q(output_price_nanos__isnull=True) | Q(output_price_nanos__gte=0)),
+                name="nodemodel_prices_not_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.model_id} on {self.node_id}"
+
+
+class UsageRecord(models.Model):
+    """One inference request: what was billed, what the node claimed, and how it went."""
+
+    class Status(models.TextChoices):
+        SUCCESS = "success"
+        ERROR = "error"  # no output: the buyer paid nothing
+        CLIENT_CLOSED = "client_closed"  # the client hung up mid-stream: paid for what was generated
+        NODE_FAILED = "node_failed"  # the node died mid-stream: paid for what was delivered
+
+    request_id = models.UUIDField(unique=True)
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="usage_records")
+    api_key = models.ForeignKey("accounts.APIKey", on_delete=models.SET_NULL, null=True, related_name="+")
+    model = models.ForeignKey("billing.CatalogModel", on_delete=models.PROTECT, related_name="+")
+    node = models.ForeignKey(Node, on_delete=models.PROTECT, null=True, blank=True, related_name="usage_records")
+    endpoint = models.CharField(max_length=20, default="chat")  # "chat" or "completions"
+    stream = models.BooleanField(default=False)
+    # Billed tokens: the platform's count where it has the model's tokenizer, the node's otherwise.
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    node_input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    node_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    verified = models.BooleanField(default=False)  # True when the platform's tokenizer counted
+    metering_disagreement = models.BooleanField(default=False)
+    input_price_nanos = models.BigIntegerField(default=0)
+    output_price_nanos = models.BigIntegerField(default=0)
+    cost_nanos = models.BigIntegerField(default=0)
+    operator_share_nanos = models.BigIntegerField(default=0)
+    platform_share_nanos = models.BigIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=15, choices=Status.choices)
+    error_code = models.CharField(max_length=50, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # /api/usage and the portal's usage log: an account's records, newest first.
+            models.Index(fields=["account", "-created_at"], name="usage_account_created"),
+            # Staff review and automatic violations: disputed records of a node's operator.
+            models.Index(
+                fields=["node", "-created_at"], condition=Q(metering_disagreement=True), name="usage_disputed"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(cost_nanos=models.F("operator_share_nanos") + models.F("platform_share_nanos")),
+                name="usagerecord_shares_sum_to_cost",
+            ),
+        ]
+
+    def __str__(self):
+        return str(self.request_id)

@@ -1,0 +1,29 @@
+"""The ASGI handler for /v1/: Django without the portal's middleware, so the gateway stays on the event loop.
+
+The portal's middleware (sessions, CSRF, messages, allauth, the current Account) is sync-only and
+would move every gateway request through a worker thread; /v1/ authenticates by API key and needs
+none of it. URL routing, views and exception handling are Django's own.
+"""
+
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.exception import convert_exception_to_response
+
+
+class GatewayASGIHandler(ASGIHandler):
+    def load_middleware(self, is_async=False):
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        self._middleware_chain = convert_exception_to_response(self._get_response_async)
+
+
+def application_with_gateway(portal_app):
+    """Route /v1/ to the gateway handler and everything else to the full Django application."""
+    gateway_app = GatewayASGIHandler()
+
+    async def application(scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            return await gateway_app(scope, receive, send)
+        return await portal_app(scope, receive, send)
+
+    return application

@@ -1,0 +1,528 @@
+"""The OpenAI-compatible gateway: /v1/chat/completions, /v1/completions, /v1/models (async views).
+
+One request: admission (key, validation, hold) in one hop to a worker thread; routing over the
+cached routes ordered by health; the node's answer proxied (streams pass through as they arrive)
+while the platform counts tokens and enforces max_tokens; settlement handed to this process's group
+commit (usage/settlement.py) and awaited before the last bytes, so the usage the client reads is the
+usage stored. Every error is in OpenAI's shape.
+"""
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+
+import httpx
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from billing import money
+
+from . import nodes, selectors, tokenizers
+from .models import UsageRecord
+from .services import GatewayError, gateway_authenticate, request_admit, settlement_build
+from .settlement import settler
+
+Status = UsageRecord.Status
+
+
+def error_response(exc: GatewayError) -> JsonResponse:
+    return JsonResponse(exc.body(), status=exc.status_code)
+
+
+def _error(status, message, *, type="server_error", code=None):
+    return error_response(GatewayError(message, status_code=status, type=type, code=code))
+
+
+# --- Node health (this process's view; the settlement batches persist it) ----------------------------
+
+
+@dataclass
+class Health:
+    latency_ms: float = 0.0
+    error_rate: float = 0.0  # exponentially weighted share of failed requests
+
+
+_health: dict[int, Health] = {}
+ALPHA = 0.1
+
+
+def health_note(node_id: int, *, ok: bool, latency_ms: float | None = None) -> tuple:
+    health = _health.setdefault(node_id, Health())
+    health.error_rate = (1 - ALPHA) * health.error_rate + ALPHA * (0.0 if ok else 1.0)
+    if latency_ms is not None:
+        health.latency_ms = (
+            latency_ms if not health.latency_ms else (1 - ALPHA) * health.latency_ms + ALPHA * latency_ms
+        )
+    return (node_id, ok, int(health.latency_ms), int(health.error_rate * 1_000_000))
+
+
+def routes_ordered(routes):
+    """Healthy nodes first, then by price (input + output per token), then recent latency and errors."""
+    limit = settings.GATEWAY_UNHEALTHY_ERROR_RATE_PERCENT / 100
+
+    def key(route):
+        health = _health.get(route.node_id) or Health()
+        return (
+            health.error_rate > limit,
+            route.input_price_nanos + route.output_price_nanos,
+            round(health.latency_ms),
+            health.error_rate,
+        )
+
+    return sorted(routes, key=key)
+
+
+# --- Request handling ----------------------------------------------------------------------------------
+
+
+def _usage_body(settlement) -> dict:
+    record = settlement.record
+    return {
+        "prompt_tokens": record["input_tokens"],
+        "completion_tokens": record["output_tokens"],
+        "total_tokens": record["input_tokens"] + record["output_tokens"],
+        # USD as an exact decimal string (no floats), and the same in integer nano-dollars.
+        "cost": str(money.nanos_to_usd(record["cost_nanos"])),
+        "cost_nanos": record["cost_nanos"],
+        "verified": record["verified"],
+    }
+
+
+class NodeFailed(Exception):
+    """The node failed before any output: try the next one."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+def _upstream_body(admission, route) -> dict:
+    body = dict(admission.request.payload)
+    body["model"] = route.upstream_model
+    body.pop("max_completion_tokens", None)
+    body["max_tokens"] = admission.max_tokens
+    if admission.request.stream:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _url(admission, route) -> str:
+    path = "/chat/completions" if admission.request.endpoint == "chat" else "/completions"
+    return route.base_url + path
+
+
+def _meter(admission, *, text: str, node_usage: dict | None):
+    """(input tokens, output tokens, verified, node input, node output, disagreement) to bill."""
+    node_in = node_out = None
+    if isinstance(node_usage, dict):
+        node_in = node_usage.get("prompt_tokens")
+        node_out = node_usage.get("completion_tokens")
+        node_in = node_in if isinstance(node_in, int) and node_in >= 0 else None
+        node_out = node_out if isinstance(node_out, int) and node_out >= 0 else None
+    name = admission.request.model.tokenizer
+    if admission.prompt_tokens is not None:
+        own_in = admission.prompt_tokens
+        own_out = min(tokenizers.count_text(name, text), admission.max_tokens)
+        percent, absolute = settings.GATEWAY_METERING_TOLERANCE_PERCENT, settings.GATEWAY_METERING_TOLERANCE_TOKENS
+        disagree = any(
+            theirs is not None and theirs > ours + ours * percent // 100 + absolute
+            for theirs, ours in ((node_in, own_in), (node_out, own_out))
+        )
+        return own_in, own_out, True, node_in, node_out, disagree
+    # No tokenizer ships for this model: bill the node's count, never beyond what the hold assumed.
+    est_out = len(text.encode()) // 4 + (1 if text else 0)
+    billed_in = min(node_in if node_in is not None else admission.prompt_bound, admission.prompt_bound)
+    billed_out = min(node_out if node_out is not None else est_out, admission.max_tokens)
+    return billed_in, billed_out, False, node_in, node_out, False
+
+
+async def _settle(settlement, *, wait: bool = True):
+    future = settler().submit(settlement)
+    if wait:
+        return await asyncio.wrap_future(future)
+    return None
+
+
+def _settle_free(admission, *, route, status, error_code, started, node_health=None):
+    """A request that produced nothing: its hold is released and it is recorded at no cost."""
+    return settlement_build(
+        admission=admission,
+        route=route,
+        input_tokens=0,
+        output_tokens=0,
+        status=status,
+        error_code=error_code,
+        verified=admission.prompt_tokens is not None,
+        latency_ms=int((time.monotonic() - started) * 1000),
+    )
+
+
+def _text_of(body: dict, endpoint: str) -> str | None:
+    choices = body.get("choices")
+    if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], dict):
+        return None
+    choice = choices[0]
+    if endpoint == "chat":
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            return None
+        content = message.get("content")
+        return content if isinstance(content, str) else ("" if content is None else None)
+    text = choice.get("text")
+    return text if isinstance(text, str) else None
+
+
+async def _complete(admission, started):
+    """A non-streamed request: the first node that answers well wins; nothing is billed otherwise."""
+    last_code = "no_capacity"
+    for route in routes_ordered(admission.routes):
+        t0 = time.monotonic()
+        try:
+            response = await nodes.client().post(
+                _url(admission, route), json=_upstream_body(admission, route), headers=nodes.headers_for(route.api_key)
+            )
+            if response.status_code >= 500 or response.status_code in (401, 403, 404, 429):
+                raise NodeFailed(f"node_http_{response.status_code}")
+            if response.status_code >= 400:
+                return await _node_refused(admission, route, response, started)
+            try:
+                body = response.json()
+            except ValueError:
+                raise NodeFailed("node_bad_response")
+            if not isinstance(body, dict):
+                raise NodeFailed("node_bad_response")
+            text = _text_of(body, admission.request.endpoint)
+            if text is None:
+                raise NodeFailed("node_bad_response")
+        except (NodeFailed, httpx.HTTPError) as exc:
+            last_code = exc.code if isinstance(exc, NodeFailed) else "node_unreachable"
+            health_note(route.node_id, ok=False)
+            continue
+        latency = (time.monotonic() - t0) * 1000
+        node_health = health_note(route.node_id, ok=True, latency_ms=latency)
+        name = admission.request.model.tokenizer
+        choice = body["choices"][0]
+        if admission.prompt_tokens is not None and tokenizers.count_text(name, text) > admission.max_tokens:
+            # max_tokens enforced: the buyer receives (and pays for) no more than asked.
+            text = tokenizers.truncate_text(name, text, admission.max_tokens)
+            choice["finish_reason"] = "length"
+            if admission.request.endpoint == "chat":
+                choice["message"]["content"] = text
+            else:
+                choice["text"] = text
+        billed_in, billed_out, verified, node_in, node_out, disagree = _meter(
+            admission, text=text, node_usage=body.get("usage")
+        )
+        elapsed = int((time.monotonic() - started) * 1000)
+        settlement = settlement_build(
+            admission=admission,
+            route=route,
+            input_tokens=billed_in,
+            output_tokens=billed_out,
+            status=Status.SUCCESS,
+            verified=verified,
+            node_input_tokens=node_in,
+            node_output_tokens=node_out,
+            metering_disagreement=disagree,
+            latency_ms=elapsed,
+            ttft_ms=elapsed,
+        )
+        settlement.node_health = node_health
+        await _settle(settlement)
+        body["model"] = admission.request.model.model_id
+        body["usage"] = _usage_body(settlement)
+        return JsonResponse(body, headers={"X-Request-Id": str(admission.request_id)})
+    await _settle(_settle_free(admission, route=None, status=Status.ERROR, error_code=last_code, started=started))
+    return _error(502, "No node could serve this request; you were not charged.", code=last_code)
+
+
+async def _node_refused(admission, route, response, started):
+    """The node rejected the request itself (400/422): the client's request is at fault; no charge."""
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = "The node rejected this request."
+    await _settle(
+        _settle_free(admission, route=route, status=Status.ERROR, error_code="node_rejected", started=started)
+    )
+    return _error(400, str(message)[:500], type="invalid_request_error", code="node_rejected")
+
+
+async def _sse_events(response):
+    """The `data:` payloads of a server-sent-events body, as they arrive."""
+    async for line in response.aiter_lines():
+        if line.startswith("data:"):
+            yield line[5:].strip()
+
+
+def _chunk_text(event: dict, endpoint: str) -> str:
+    choices = event.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
+        return ""
+    if endpoint == "chat":
+        delta = choices[0].get("delta") or {}
+        content = delta.get("content") if isinstance(delta, dict) else None
+        return content if isinstance(content, str) else ""
+    text = choices[0].get("text")
+    return text if isinstance(text, str) else ""
+
+
+def _set_chunk_text(event: dict, endpoint: str, text: str):
+    if endpoint == "chat":
+        event["choices"][0]["delta"]["content"] = text
+    else:
+        event["choices"][0]["text"] = text
+
+
+class _Stream:
+    """One streamed answer being relayed: what was delivered, and the upstream response."""
+
+    def __init__(self, admission, route, response, started, t0):
+        self.admission = admission
+        self.route = route
+        self.response = response
+        self.started = started
+        self.t0 = t0
+        self.events = _sse_events(response)
+        self.pending: list[bytes] = []  # read before the first token, sent once we commit to this node
+        self.text = ""
+        self.chunks = 0
+        self.node_usage = None
+        self.ttft_ms = None
+        self.template = None  # id/created/model of the node's chunks, for the usage chunk we add
+        self.finished = False
+        self.truncated = False
+
+    def _handle(self, data: str) -> bytes | None:
+        """Bytes to relay for one event (None: swallow it); raises ValueError on an unexpected shape."""
+        if data == "[DONE]":
+            self.finished = True
+            return None
+        event = json.loads(data)
+        if not isinstance(event, dict) or not isinstance(event.get("choices", []), list):
+            raise ValueError("unexpected chunk")
+        if self.template is None:
+            self.template = {k: event.get(k) for k in ("id", "object", "created")}
+        endpoint = self.admission.request.endpoint
+        usage = event.pop("usage", None)
+        if usage:
+            self.node_usage = usage
+            if not event.get("choices"):
+                return None
+        piece = _chunk_text(event, endpoint)
+        if piece:
+            if self.truncated:
+                return None
+            name = self.admission.request.model.tokenizer
+            limit = self.admission.max_tokens
+            candidate = self.text + piece
+            # Every token is at least one byte: below max_tokens bytes no count is needed.
+            over = False
+            if self.admission.prompt_tokens is not None:
+                over = len(candidate.encode()) >= limit and tokenizers.count_text(name, candidate) > limit
+            else:
+                over = self.chunks >= limit
+            if over:
+                kept = tokenizers.truncate_text(name, candidate, limit) if self.admission.prompt_tokens else self.text
+                piece = kept[len(self.text) :] if kept.startswith(self.text) else ""
+                self.truncated = True
+                event["choices"][0]["finish_reason"] = "length"
+                _set_chunk_text(event, endpoint, piece)
+            self.text += piece
+            self.chunks += 1
+            if self.ttft_ms is None:
+                self.ttft_ms = int((time.monotonic() - self.started) * 1000)
+        elif self.truncated and event.get("choices") and event["choices"][0].get("finish_reason"):
+            return None  # we already ended the answer with finish_reason "length"
+        event["model"] = self.admission.request.model.model_id
+        return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+    async def prime(self):
+        """Read until the first token (or the end); a failure here is still a failover."""
+        async for data in self.events:
+            out = self._handle(data)
+            if out:
+                self.pending.append(out)
+            if self.text or self.finished:
+                return
+
+    def usage_chunk(self, settlement) -> bytes:
+        template = self.template or {"id": f"chatcmpl-{self.admission.request_id.hex}", "created": int(time.time())}
+        endpoint = self.admission.request.endpoint
+        chunk = {
+            "id": template.get("id"),
+            "object": template.get("object") or ("chat.completion.chunk" if endpoint == "chat" else "text_completion"),
+            "created": template.get("created"),
+            "model": self.admission.request.model.model_id,
+            "choices": [],
+            "usage": _usage_body(settlement),
+        }
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+
+async def _stream(admission, started):
+    last_code = "no_capacity"
+    for route in routes_ordered(admission.routes):
+        t0 = time.monotonic()
+        response = None
+        try:
+            request = nodes.client().build_request(
+                "POST",
+                _url(admission, route),
+                json=_upstream_body(admission, route),
+                headers=nodes.headers_for(route.api_key),
+            )
+            response = await nodes.client().send(request, stream=True)
+            if response.status_code >= 500 or response.status_code in (401, 403, 404, 429):
+                raise NodeFailed(f"node_http_{response.status_code}")
+            if response.status_code >= 400:
+                await response.aread()
+                return await _node_refused(admission, route, response, started)
+            stream = _Stream(admission, route, response, started, t0)
+            await stream.prime()
+        except (NodeFailed, httpx.HTTPError, ValueError) as exc:
+            if response is not None:
+                await response.aclose()
+            last_code = exc.code if isinstance(exc, NodeFailed) else "node_unreachable"
+            if isinstance(exc, ValueError):
+                last_code = "node_bad_response"
+            health_note(route.node_id, ok=False)
+            continue
+        return StreamingHttpResponse(
+            _relay(stream),
+            content_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Request-Id": str(admission.request_id)},
+        )
+    await _settle(_settle_free(admission, route=None, status=Status.ERROR, error_code=last_code, started=started))
+    return _error(502, "No node could serve this request; you were not charged.", code=last_code)
+
+
+async def _relay(stream: _Stream):
+    """Relay the stream; settle exactly once however it ends (done, node died, client left)."""
+    admission = stream.admission
+    status, error_code, settled = Status.SUCCESS, "", False
+
+    def settlement():
+        billed_in, billed_out, verified, node_in, node_out, disagree = _meter(
+            admission, text=stream.text, node_usage=stream.node_usage
+        )
+        item = settlement_build(
+            admission=admission,
+            route=stream.route,
+            input_tokens=billed_in,
+            output_tokens=billed_out,
+            status=status,
+            error_code=error_code,
+            verified=verified,
+            node_input_tokens=node_in,
+            node_output_tokens=node_out,
+            metering_disagreement=disagree,
+            latency_ms=int((time.monotonic() - stream.started) * 1000),
+            ttft_ms=stream.ttft_ms,
+        )
+        ok = status != Status.NODE_FAILED
+        item.node_health = health_note(stream.route.node_id, ok=ok, latency_ms=(stream.ttft_ms or 0) if ok else None)
+        return item
+
+    try:
+        for out in stream.pending:
+            yield out
+        if not stream.finished and not stream.truncated:
+            try:
+                async for data in stream.events:
+                    out = stream._handle(data)
+                    if out:
+                        yield out
+                    if stream.finished or stream.truncated:
+                        break
+            except (httpx.HTTPError, ValueError):
+                # The node died mid-stream: the buyer pays for what was delivered, and the record says so.
+                status, error_code = Status.NODE_FAILED, "node_died_mid_stream"
+        item = settlement()
+        settled = True
+        await _settle(item)
+        yield stream.usage_chunk(item) + b"data: [DONE]\n\n"
+    except (asyncio.CancelledError, GeneratorExit):
+        if not settled:
+            # The client hung up: it pays for what was generated so far. Settled without waiting,
+            # because this task is being torn down; the settler thread finishes it.
+            status, error_code = Status.CLIENT_CLOSED, "client_closed"
+            settled = True
+            await _settle(settlement(), wait=False)
+        raise
+    finally:
+        await stream.response.aclose()
+
+
+async def _handle(request, endpoint):
+    started = time.monotonic()
+    if request.method != "POST":
+        return _error(405, "Use POST for this endpoint.", type="invalid_request_error", code="method_not_allowed")
+    length = request.headers.get("Content-Length")
+    if length and length.isdigit() and int(length) > settings.GATEWAY_MAX_BODY_BYTES:
+        return _error(413, "The request body is too large.", type="invalid_request_error", code="body_too_large")
+    body = request.body
+    if len(body) > settings.GATEWAY_MAX_BODY_BYTES:
+        return _error(413, "The request body is too large.", type="invalid_request_error", code="body_too_large")
+    try:
+        admission = await sync_to_async(request_admit, thread_sensitive=False)(
+            authorization=request.headers.get("Authorization"), body=body, endpoint=endpoint
+        )
+    except GatewayError as exc:
+        return error_response(exc)
+    if admission.request.stream:
+        return await _stream(admission, started)
+    return await _complete(admission, started)
+
+
+@csrf_exempt
+async def chat_completions(request):
+    return await _handle(request, "chat")
+
+
+@csrf_exempt
+async def completions(request):
+    return await _handle(request, "completions")
+
+
+async def models(request):
+    """Models with at least one active node, their tier, context and price range per 1M tokens (USD)."""
+    if request.method != "GET":
+        return _error(405, "Use GET for this endpoint.", type="invalid_request_error", code="method_not_allowed")
+    try:
+        await sync_to_async(gateway_authenticate, thread_sensitive=False)(
+            authorization=request.headers.get("Authorization")
+        )
+    except GatewayError as exc:
+        return error_response(exc)
+    rows = await sync_to_async(selectors.models_available, thread_sensitive=False)()
+
+    def per_1m(nanos):
+        return str(money.nanos_to_price_per_1m(nanos))
+
+    data = [
+        {
+            "id": row["model"].model_id,
+            "object": "model",
+            "created": 0,
+            "owned_by": "infer",
+            "name": row["model"].display_name,
+            "tier": row["model"].tier.slug,
+            "context_length": row["model"].context_length,
+            "nodes": row["nodes"],
+            "pricing": {
+                "unit": "USD per 1M tokens",
+                "input": {"min": per_1m(row["input"][0]), "max": per_1m(row["input"][1])},
+                "output": {"min": per_1m(row["output"][0]), "max": per_1m(row["output"][1])},
+            },
+        }
+        for row in rows
+    ]
+    return JsonResponse({"object": "list", "data": data})
+
+
+async def not_found(request, path=""):
+    return _error(404, f"Unknown endpoint /v1/{path}", type="invalid_request_error", code="unknown_url")

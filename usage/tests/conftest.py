@@ -1,0 +1,130 @@
+"""Fixtures for the gateway: the real ASGI app and demo nodes served by uvicorn on free ports, in threads."""
+
+import importlib
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from django.apps import apps as django_apps
+from openai import OpenAI
+
+from accounts.models import User
+from accounts.services import account_create
+from usage import gateway, selectors, services
+from usage.demo_node import DemoNode, DemoNodeConfig
+
+CHEAP_MODEL = "llama-3.1-8b-instruct"  # small tier: $0.10 / $0.15 per 1M tokens = 100 / 150 nanos per token
+
+
+class ServerThread:
+    """An ASGI app served by uvicorn in a thread, on a port the OS picked."""
+
+    def __init__(self, app):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.01)
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+def free_port_url() -> str:
+    """An address where nothing listens (connections are refused)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(autouse=True)
+def _catalog(db):
+    """Transactional tests flush the database, the seeded catalog included: load it again."""
+    from billing.models import CatalogModel
+
+    if not CatalogModel.objects.exists():
+        importlib.import_module("billing.migrations.0003_catalog").load(django_apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _gateway_state(settings):
+    settings.GATEWAY_ROUTE_CACHE_SECONDS = 0  # tests change nodes between requests
+    selectors.routes_cache_clear()
+    services._buyer_ledger_ids.clear()
+    gateway._health.clear()
+    yield
+    selectors.routes_cache_clear()
+    services._buyer_ledger_ids.clear()
+    gateway._health.clear()
+
+
+@pytest.fixture
+def demo_node_factory():
+    servers = []
+
+    def start(**config):
+        server = ServerThread(DemoNode(DemoNodeConfig(**config)))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def demo_node(demo_node_factory):
+    return demo_node_factory()
+
+
+@pytest.fixture
+def gateway_server(transactional_db):
+    from infer.asgi import application
+
+    server = ServerThread(application)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def oscar(db):
+    return User.objects.create_user(email="oscar@example.com", password="correct horse battery staple")
+
+
+@pytest.fixture
+def operator_account(oscar):
+    return account_create(name="Oscar's GPUs", owner=oscar, is_buyer=False, is_operator=True)
+
+
+MODELS = ["llama-3.1-8b-instruct", "qwen3-8b", "mistral-7b-instruct", "gpt-oss-20b"]
+
+
+@pytest.fixture
+def node(operator_account, demo_node):
+    return services.node_create(account=operator_account, name="gpu-1", base_url=demo_node.url, model_ids=MODELS)
+
+
+@pytest.fixture
+def client_for(gateway_server):
+    def make(secret):
+        return OpenAI(base_url=f"{gateway_server.url}/v1", api_key=secret, max_retries=0, timeout=30)
+
+    return make
+
+
+@pytest.fixture
+def alice_client(client_for, alice_key):
+    return client_for(alice_key.secret)
