@@ -254,3 +254,19 @@ PAYOUT_STRIPE_API_BASE = env_str("PAYOUT_STRIPE_API_BASE", "https://api.stripe.c
 CELERY_BEAT_SCHEDULE["payouts-confirm"] = {"task": "payouts.tasks.payouts_confirm", "schedule": 30.0}
 
 # --- KYC and violations ------------------------------------------------------------------------
+# Identity documents: JPEG, PNG or PDF (checked by their first bytes) up to this size.
+KYC_MAX_DOCUMENT_BYTES = env_int("KYC_MAX_DOCUMENT_BYTES", 10 * 1024 * 1024)
+# Documents of a closed Account are erased this many days after it closed (kyc.tasks, daily).
+KYC_DOCUMENT_RETENTION_DAYS = env_int("KYC_DOCUMENT_RETENTION_DAYS", 5 * 365)
+# Automatic violations: this many disputed usage records of one operator within the window files one.
+KYC_METERING_DISAGREEMENTS_THRESHOLD = env_int("KYC_METERING_DISAGREEMENTS_THRESHOLD", 20)
+KYC_METERING_WINDOW_SECONDS = env_int("KYC_METERING_WINDOW_SECONDS", 24 * 3600)
+KYC_METERING_VIOLATION_SEVERITY = env_str("KYC_METERING_VIOLATION_SEVERITY", "medium")
+if KYC_METERING_VIOLATION_SEVERITY not in ("low", "medium", "high"):
+    raise ImproperlyConfigured("KYC_METERING_VIOLATION_SEVERITY must be low, medium or high")
+if KYC_MAX_DOCUMENT_BYTES <= 0 or KYC_METERING_DISAGREEMENTS_THRESHOLD <= 0 or KYC_METERING_WINDOW_SECONDS <= 0:
+    raise ImproperlyConfigured("KYC_* sizes, thresholds and windows must be positive")
+CELERY_BEAT_SCHEDULE |= {
+    "kyc-metering-check": {"task": "kyc.tasks.metering_disagreements_check_task", "schedule": 900.0},
+    "kyc-documents-retention": {"task": "kyc.tasks.kyc_documents_retention_task", "schedule": 86400.0},
+}
