@@ -11,7 +11,6 @@ import re
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from kyc.selectors import kyc_verified, open_violations_exist
 
 from accounts.models import Membership
 from billing import services as ledger
@@ -19,6 +18,7 @@ from billing.models import Hold, LedgerAccount, Transaction
 from billing.money import NANOS_PER_CENT, format_usd
 from billing.selectors import ledger_account_balance, operator_ledger_account
 from infer.errors import ApplicationError
+from kyc.selectors import kyc_verified, open_violations_exist
 
 from .addresses import EVM_NETWORKS, address_normalize
 from .confirmation import totp_confirm
