@@ -9,6 +9,7 @@ from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_tot
 from django.core.cache import cache
 from django.utils import timezone
 
+from accounts.models import User
 from accounts.services import account_create, account_roles_update
 from billing.checks import ledger_check
 from billing.models import Transaction
@@ -38,7 +39,8 @@ def _fresh_used_codes():
 
 def earn(account, operator_nanos_wanted: int):
     """Give an operator earnings the way usage does: buyer −cost, operator +80 %, platform +20 %."""
-    buyer = account_create(name=f"Buyer {next(_usage_ids)}", owner=account.memberships.first().user, is_buyer=True)
+    dave, _ = User.objects.get_or_create(email="dave@buyers.example")
+    buyer = account_create(name=f"Dave's buyers {next(_usage_ids)}", owner=dave, is_buyer=True)
     cost = operator_nanos_wanted * 100 // 80
     operator_share, platform_share = revenue_split(cost)
     fund(buyer, cost)
