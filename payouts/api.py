@@ -1,6 +1,6 @@
 """JSON API for payouts: request one (with an Idempotency-Key), list them, list destinations."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -23,6 +23,7 @@ def acting_user(request):
     return request.user
 
 
+@extend_schema_serializer(component_name="Payout")
 class PayoutOutputSerializer(serializers.Serializer):
     code = serializers.UUIDField()
     status = serializers.CharField()
@@ -54,6 +55,7 @@ class NewestFirst(CursorPagination):
 
 
 class PayoutListApi(APIView):
+    @extend_schema_serializer(component_name="PayoutRequest")
     class InputSerializer(serializers.Serializer):
         destination = serializers.UUIDField(help_text="The code of one of your payout destinations")
         amount = serializers.CharField(help_text='USD as a decimal string, e.g. "25.00" (whole cents)')
@@ -128,6 +130,7 @@ class PayoutDetailApi(APIView):
 
 
 class DestinationListApi(APIView):
+    @extend_schema_serializer(component_name="PayoutDestination")
     class OutputSerializer(serializers.Serializer):
         code = serializers.UUIDField()
         kind = serializers.CharField()

@@ -127,9 +127,9 @@ def destination_create(
         changed_at=now,
         **details,
     )
-    from . import emails
+    from . import tasks
 
-    transaction.on_commit(lambda: emails.send_destination_added(destination))
+    transaction.on_commit(lambda: tasks.destination_email.delay(destination.id, "added"))
     return destination
 
 
@@ -173,9 +173,9 @@ def destination_change(
     if fields:
         destination.save(update_fields=fields)
     if "changed_at" in fields:
-        from . import emails
+        from . import tasks
 
-        transaction.on_commit(lambda: emails.send_destination_changed(destination))
+        transaction.on_commit(lambda: tasks.destination_email.delay(destination.id, "changed"))
     return destination
 
 

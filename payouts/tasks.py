@@ -48,3 +48,9 @@ def payouts_confirm():
 @shared_task
 def payout_status_email(payout_id: int, status: str):
     emails.send_status_email(Payout.objects.select_related("account", "destination").get(id=payout_id), status)
+
+
+@shared_task
+def destination_email(destination_id: int, change: str):
+    destination = PayoutDestination.objects.select_related("account").get(id=destination_id)
+    {"added": emails.send_destination_added, "changed": emails.send_destination_changed}[change](destination)

@@ -99,7 +99,7 @@ def payouts_page(request):
     destinations = list(destinations_live(account=request.account))
     form = PayoutRequestForm(request.POST, destinations=[d for d in destinations if not d.is_locked()])
     # A locked destination is not offered, but say why if someone posts it anyway.
-    form.fields["destination"].choices = [(str(d.code), str(d)) for d in destinations]
+    form.fields["destination"].choices = [(str(d.code), d.label or d.describe()) for d in destinations]
     if not form.is_valid():
         return _render(request, request_form=form, status=400)
     destination = next(d for d in destinations if str(d.code) == form.cleaned_data["destination"])
