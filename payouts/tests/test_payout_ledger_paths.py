@@ -139,11 +139,16 @@ def test_it_releases_the_hold_when_it_fails_before_sending(operator, alice, alic
     assert_ledger_ok()
 
 
-def test_it_gives_the_earnings_back_when_it_fails_after_sending(operator, alice, alice_totp, bank, finance_user):
+def test_it_gives_the_earnings_back_when_it_fails_after_sending(
+    operator, alice, alice_totp, bank, finance_user, django_capture_on_commit_callbacks
+):
     payout = request(operator, alice, alice_totp, bank)
     services.payout_approve(payout=payout, staff_user=finance_user)
     services.payout_mark_sent(payout=payout)
-    failed = services.payout_fail(payout=payout, reason="The bank returned the transfer")
+    with django_capture_on_commit_callbacks(execute=True):
+        failed = services.payout_fail(payout=payout, reason="The bank returned the transfer")
+    assert mail.outbox[-1].subject == "[INFER] Payout of $30.00 failed"
+    assert "The bank returned the transfer" in mail.outbox[-1].body
     services.payout_fail(payout=payout, reason="again")  # a resumed worker: no second reversal
 
     earnings_key = f"operator:{operator.id}"
