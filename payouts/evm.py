@@ -135,6 +135,14 @@ def raw_broadcast(*, network: str, raw_hex: str, tx_hash: str) -> None:
         raise BroadcastRejected(str(exc)[:300]) from None
 
 
+def confirmed_nonce(network: str, address: str) -> int:
+    """How many transactions of `address` are mined: a nonce below it is used up for good."""
+    try:
+        return web3_for(network).eth.get_transaction_count(address, "latest")
+    except Exception as exc:
+        raise ChainUnavailable(f"The {network} node did not answer: {type(exc).__name__}") from None
+
+
 def receipt(network: str, tx_hash: str) -> Receipt | None:
     try:
         found = web3_for(network).eth.get_transaction_receipt(HexBytes(tx_hash))

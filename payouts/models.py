@@ -116,6 +116,9 @@ class Payout(models.Model):
     tx_nonce = models.BigIntegerField(null=True, blank=True)
     tx_hash = models.CharField(max_length=100, blank=True)
     signed_tx = models.TextField(blank=True)  # hex of the signed raw transaction
+    # Set before the first broadcast: once set, a copy may be out there, so a later refusal by the
+    # node no longer proves the transfer can never be mined.
+    broadcast_at = models.DateTimeField(null=True, blank=True)
     block_number = models.BigIntegerField(null=True, blank=True)
     # A bank payout's reference: a Stripe transfer id, or what finance typed when paying by hand.
     external_reference = models.CharField(max_length=200, blank=True)

@@ -10,6 +10,7 @@ import logging
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from billing.money import nanos_to_usdc_units
 
@@ -51,22 +52,42 @@ def payout_wallet_sign(*, payout_id: int) -> Payout:
     return Payout.objects.get(id=payout.id)
 
 
-def payout_wallet_broadcast(*, payout_id: int) -> Payout:
-    """Broadcast the recorded transfer; a refusal the chain confirms fails the payout (hold released)."""
+def _never_mined(payout: Payout) -> bool:
+    """True only when the recorded transfer can never be mined: another transaction took its nonce."""
+    return not evm.transaction_known(payout.network, payout.tx_hash) and (
+        evm.confirmed_nonce(payout.network, payout.from_address) > payout.tx_nonce
+    )
+
+
+def payout_wallet_broadcast(*, payout_id: int) -> tuple[Payout, bool]:
+    """Broadcast the recorded transfer; returns (payout, whether the network has it).
+
+    A refusal fails the payout (hold released) only when the transfer can never arrive.
+    """
     payout = Payout.objects.get(id=payout_id)
     if not payout.signed_tx or payout.status != Payout.Status.APPROVED:
-        return payout
+        return payout, False
+    # Claimed before sending: the one worker that sets it knows no copy of these bytes exists yet.
+    first_attempt = bool(
+        Payout.objects.filter(id=payout.id, broadcast_at__isnull=True).update(broadcast_at=timezone.now())
+    )
     try:
         evm.raw_broadcast(network=payout.network, raw_hex=payout.signed_tx, tx_hash=payout.tx_hash)
     except evm.BroadcastRejected as exc:
+        if not (first_attempt or _never_mined(payout)):
+            # An earlier broadcast may sit in some node's pool and still be mined: failing now could
+            # pay twice. It stays approved; the sweep retries and staff see the error.
+            log.error("payout %s: the node refused transfer %s again: %s", payout.code, payout.tx_hash, exc)
+            return payout, False
         with transaction.atomic():
             failed = payout_fail(payout=payout, reason=f"The network refused the USDC transfer: {exc}")
-            # Give the unused nonce back if nothing was signed after it, so later payouts do not wait.
-            HotWalletNonce.objects.filter(
-                network=payout.network, address=payout.from_address, next_nonce=payout.tx_nonce + 1
-            ).update(next_nonce=F("next_nonce") - 1)
-        return failed
-    return payout
+            if first_attempt:
+                # Give the unused nonce back if nothing was signed after it, so later payouts do not wait.
+                HotWalletNonce.objects.filter(
+                    network=payout.network, address=payout.from_address, next_nonce=payout.tx_nonce + 1
+                ).update(next_nonce=F("next_nonce") - 1)
+        return failed, False
+    return payout, True
 
 
 def payout_wallet_send(*, payout_id: int) -> Payout:
@@ -75,8 +96,8 @@ def payout_wallet_send(*, payout_id: int) -> Payout:
     if payout.status != Payout.Status.APPROVED or payout.network not in EVM_NETWORKS:
         return payout
     payout_wallet_sign(payout_id=payout_id)
-    payout = payout_wallet_broadcast(payout_id=payout_id)
-    if payout.status != Payout.Status.APPROVED:
+    payout, on_network = payout_wallet_broadcast(payout_id=payout_id)
+    if not on_network:
         return payout
     return payout_mark_sent(payout=payout)
 
@@ -89,11 +110,13 @@ def payout_wallet_confirm(*, payout_id: int) -> Payout:
     found = evm.receipt(payout.network, payout.tx_hash)
     if found is None:
         if not evm.transaction_known(payout.network, payout.tx_hash):
-            # Dropped from the node's pool: the same bytes again (it can still be mined only once).
+            if _never_mined(payout):
+                return payout_fail(payout=payout, reason="The USDC transfer was dropped by the network")
+            # Dropped from the node's pool: the same bytes again (they can still be mined only once).
             try:
                 evm.raw_broadcast(network=payout.network, raw_hex=payout.signed_tx, tx_hash=payout.tx_hash)
             except evm.BroadcastRejected as exc:
-                return payout_fail(payout=payout, reason=f"The USDC transfer was dropped by the network: {exc}")
+                log.error("payout %s: the node refused transfer %s again: %s", payout.code, payout.tx_hash, exc)
         return payout
     if not found.succeeded:
         return payout_fail(payout=payout, reason="The USDC transfer reverted on chain")

@@ -172,3 +172,56 @@ def test_it_leaves_the_payout_approved_while_the_chain_is_unreachable(
 
     assert tasks.payout_process(payout.id) == "approved"
     assert Payout.objects.get(id=payout.id).signed_tx == ""
+
+
+def test_it_fails_a_transfer_the_node_refuses_at_the_first_broadcast_and_returns_the_nonce(
+    chain, operator, alice, alice_totp, destination, finance_user, settings
+):
+    from eth_account import Account
+
+    broke = Account.from_key("0x" + "42" * 32)  # no ether for gas
+    settings.PAYOUT_HOT_WALLET_PRIVATE_KEY = "0x" + "42" * 32
+    payout = approved_payout(operator, alice, alice_totp, destination, finance_user)
+    tasks.payout_process(payout.id)
+
+    payout.refresh_from_db()
+    assert payout.status == "failed"
+    assert payout.reason.startswith("The network refused the USDC transfer:")
+    assert payout.from_address == broke.address
+    assert HotWalletNonce.objects.get(address=broke.address).next_nonce == 0
+    assert operator_ledger_account(account=operator).held_nanos == 0
+    assert_ledger_ok()
+
+
+def test_it_keeps_waiting_when_a_refused_transfer_may_still_be_out_there(
+    chain, operator, alice, alice_totp, destination, finance_user, settings
+):
+    settings.PAYOUT_HOT_WALLET_PRIVATE_KEY = "0x" + "42" * 32
+    payout = approved_payout(operator, alice, alice_totp, destination, finance_user)
+    wallet.payout_wallet_sign(payout_id=payout.id)
+    # An earlier attempt claimed the broadcast, then its worker died: a copy may be in some pool.
+    Payout.objects.filter(id=payout.id).update(broadcast_at=timezone.now())
+
+    tasks.payout_process(payout.id)
+
+    payout.refresh_from_db()
+    assert payout.status == "approved"
+    assert operator_ledger_account(account=operator).held_nanos == 30 * USD
+
+
+def test_it_fails_a_transfer_whose_nonce_another_transaction_took(
+    chain, operator, alice, alice_totp, destination, finance_user
+):
+    payout = approved_payout(operator, alice, alice_totp, destination, finance_user)
+    wallet.payout_wallet_sign(payout_id=payout.id)
+    Payout.objects.filter(id=payout.id).update(broadcast_at=timezone.now())
+    # Someone used the hot wallet by hand: nonce 0 is gone, so the recorded transfer can never be mined.
+    chain.w3.eth.send_transaction({"from": chain.hot, "to": chain.w3.eth.accounts[3], "value": 1})
+
+    tasks.payout_process(payout.id)
+
+    payout.refresh_from_db()
+    assert payout.status == "failed"
+    assert balance_of(chain.token, WALLET) == 0
+    assert operator_ledger_account(account=operator).held_nanos == 0
+    assert_ledger_ok()
