@@ -238,15 +238,16 @@ PAYOUT_HOLD_TTL_SECONDS = env_int("PAYOUT_HOLD_TTL_SECONDS", 90 * 24 * 3600)
 PAYOUT_AUTO_APPROVE_MAX_NANOS = env_int("PAYOUT_AUTO_APPROVE_MAX_NANOS", 0)
 # The platform's hot wallet on Ethereum and Base (one EVM key). Secret: never logged or shown.
 PAYOUT_HOT_WALLET_PRIVATE_KEY = env_str("PAYOUT_HOT_WALLET_PRIVATE_KEY", "")
-# RPC endpoints are shared with deposits (CHAIN_<NETWORK>_RPC_URL); USDC contracts per network.
+# The RPC endpoints and USDC contracts are the deposits' (CHAIN_<NETWORK>_RPC_URL, CHAIN_USDC_<NETWORK>),
+# read from the same variables so both always agree.
 PAYOUT_EVM_NETWORKS = {
     "ethereum": {
         "rpc_url": env_str("CHAIN_ETHEREUM_RPC_URL", ""),
-        "usdc": env_str("PAYOUT_USDC_ETHEREUM", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"),
+        "usdc": env_str("CHAIN_USDC_ETHEREUM", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"),
     },
     "base": {
         "rpc_url": env_str("CHAIN_BASE_RPC_URL", ""),
-        "usdc": env_str("PAYOUT_USDC_BASE", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),
+        "usdc": env_str("CHAIN_USDC_BASE", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),
     },
 }
 PAYOUT_GAS_LIMIT = env_int("PAYOUT_GAS_LIMIT", 120_000)

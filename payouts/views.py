@@ -73,6 +73,7 @@ def _render(request, *, request_form=None, destination_form=None, status=200):
             initial={"idempotency_key": uuid.uuid4().hex},
         )
     context = {
+        "section": "payouts",  # for the portal's main navigation
         "summary": payout_summary(account=account),
         "destinations": [
             {"destination": d, "locked": d.is_locked(now), "remaining": _countdown(d.unlocks_at() - now)}
@@ -93,7 +94,7 @@ def _render(request, *, request_form=None, destination_form=None, status=200):
 @account_required
 def payouts_page(request):
     if not request.account.is_operator:
-        return render(request, "payouts/not_operator.html", status=404)
+        return render(request, "payouts/not_operator.html", {"section": "payouts"}, status=404)
     if request.method != "POST":
         return _render(request)
     destinations = list(destinations_live(account=request.account))
