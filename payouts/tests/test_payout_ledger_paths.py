@@ -1,7 +1,10 @@
 """The ledger after each path of a payout: paid, rejected, failed before and after sent; each step once."""
 
+from io import StringIO
+
 import pytest
 from django.core import mail
+from django.core.management import call_command
 
 from billing.models import Entry, LedgerAccount, Transaction
 from billing.selectors import ledger_account_balance, operator_ledger_account
@@ -84,6 +87,9 @@ def test_it_pays_a_manual_bank_payout_through_clearing(
     assert mail.outbox[-1].alternatives[0][1] == "text/html"
     ledger_rollup()
     assert_ledger_ok()
+    out = StringIO()
+    call_command("check_ledger", stdout=out)  # exits non-zero on any problem
+    assert "Ledger OK" in out.getvalue()
 
 
 def test_it_posts_each_step_once_when_repeated(operator, alice, alice_totp, bank, finance_user):
