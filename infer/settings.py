@@ -294,6 +294,32 @@ if DEBUG:
 # --- Balance notifications ---------------------------------------------------------------------
 
 # --- Payouts -----------------------------------------------------------------------------------
+# A new or changed payout destination can receive money only after this long.
+PAYOUT_DESTINATION_LOCK_SECONDS = env_int("PAYOUT_DESTINATION_LOCK_SECONDS", 24 * 3600)
+# A payout's hold on earnings outlives any normal approval and confirmation; holds_expire and
+# check_ledger treat a hold past its expiry as abandoned, so keep this long.
+PAYOUT_HOLD_TTL_SECONDS = env_int("PAYOUT_HOLD_TTL_SECONDS", 90 * 24 * 3600)
+# KYC-verified operators' payouts up to this amount skip finance review (0: every payout is reviewed).
+PAYOUT_AUTO_APPROVE_MAX_NANOS = env_int("PAYOUT_AUTO_APPROVE_MAX_NANOS", 0)
+# The platform's hot wallet on Ethereum and Base (one EVM key). Secret: never logged or shown.
+PAYOUT_HOT_WALLET_PRIVATE_KEY = env_str("PAYOUT_HOT_WALLET_PRIVATE_KEY", "")
+# The RPC endpoints and USDC contracts are the deposits' (CHAIN_<NETWORK>_RPC_URL, CHAIN_USDC_<NETWORK>),
+# read from the same variables so both always agree.
+PAYOUT_EVM_NETWORKS = {
+    "ethereum": {
+        "rpc_url": env_str("CHAIN_ETHEREUM_RPC_URL", ""),
+        "usdc": env_str("CHAIN_USDC_ETHEREUM", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"),
+    },
+    "base": {
+        "rpc_url": env_str("CHAIN_BASE_RPC_URL", ""),
+        "usdc": env_str("CHAIN_USDC_BASE", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),
+    },
+}
+PAYOUT_GAS_LIMIT = env_int("PAYOUT_GAS_LIMIT", 120_000)
+# Bank payouts through Stripe Connect transfers (uses STRIPE_*_SECRET_KEY); the API base can point
+# at a local Stripe mock.
+PAYOUT_STRIPE_API_BASE = env_str("PAYOUT_STRIPE_API_BASE", "https://api.stripe.com")
+CELERY_BEAT_SCHEDULE["payouts-confirm"] = {"task": "payouts.tasks.payouts_confirm", "schedule": 30.0}
 
 # --- KYC and violations ------------------------------------------------------------------------
 # Identity documents: JPEG, PNG or PDF (checked by their first bytes) up to this size.
