@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+"""Portal URLs for billing."""
 
-urlpatterns = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("funds/", views.add_funds, name="add-funds"),
+    path("funds/history/", views.deposit_history, name="deposit-history"),
+]

@@ -1,0 +1,63 @@
+"""Stripe webhook events we act on, wired into dj-stripe's endpoint in place of its default handlers.
+
+dj-stripe verifies the signature (offline, with the endpoint secret), stores the Event once (its id is
+unique) and sends a signal per event type inside one database transaction; a failure rolls it all back
+and answers 500, so Stripe retries. Its default handlers for these types would re-fetch the object from
+Stripe's API; ours take what they need from the signed payload, so processing needs no network.
+"""
+
+import logging
+
+from djstripe import event_handlers
+from djstripe.models import Event
+from djstripe.signals import WEBHOOK_SIGNALS
+
+from . import card_services
+
+log = logging.getLogger(__name__)
+
+
+def _on_checkout_completed(sender, event, **kwargs):
+    card_services.card_checkout_completed(session=event.data["object"])
+
+
+def _on_checkout_expired(sender, event, **kwargs):
+    card_services.card_checkout_expired(session=event.data["object"])
+
+
+def _on_charge_refunded(sender, event, **kwargs):
+    card_services.card_charge_refunded(charge=event.data["object"])
+
+
+def _on_dispute(sender, event, **kwargs):
+    card_services.card_dispute_update(dispute=event.data["object"])
+
+
+HANDLERS = {
+    "checkout.session.completed": _on_checkout_completed,
+    # An asynchronous payment method that settled later; cards complete paid, but both are safe.
+    "checkout.session.async_payment_succeeded": _on_checkout_completed,
+    "checkout.session.expired": _on_checkout_expired,
+    "charge.refunded": _on_charge_refunded,
+    "charge.dispute.created": _on_dispute,
+    "charge.dispute.updated": _on_dispute,
+    "charge.dispute.funds_withdrawn": _on_dispute,
+    "charge.dispute.funds_reinstated": _on_dispute,
+    "charge.dispute.closed": _on_dispute,
+}
+HANDLED_EVENTS = frozenset(HANDLERS)
+
+_DJSTRIPE_DEFAULTS = (
+    event_handlers.handle_other_event,
+    event_handlers.handle_charge_event,
+    event_handlers.handle_charge_dispute_event,
+)
+
+
+def stripe_webhooks_connect() -> None:
+    """Disconnect dj-stripe's network-bound handlers for our events and connect ours (from AppConfig.ready)."""
+    for event_type, handler in HANDLERS.items():
+        signal = WEBHOOK_SIGNALS[event_type]
+        for default in _DJSTRIPE_DEFAULTS:
+            signal.disconnect(receiver=default, sender=Event)
+        signal.connect(handler, sender=Event, dispatch_uid=f"infer:{event_type}")
