@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from datetime import datetime
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -14,7 +15,7 @@ from rest_framework.views import APIView
 from accounts.scoping import request_account
 
 from .money import nanos_to_usd
-from .selectors import balance_summary, deposits_page
+from .selectors import balance_summary, deposit_get, deposits_page
 
 
 class BalanceApi(APIView):
@@ -56,6 +57,22 @@ def _cursor_decode(text: str):
         raise serializers.ValidationError({"cursor": ["Invalid cursor: use the `next` link of a previous page."]})
 
 
+class DepositOutputSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    method = serializers.ChoiceField(choices=["card", "usdc"])
+    network = serializers.CharField(allow_null=True)
+    amount = serializers.DecimalField(max_digits=30, decimal_places=9, coerce_to_string=True)
+    amount_nanos = serializers.IntegerField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    credited_at = serializers.DateTimeField(allow_null=True)
+    reference = serializers.CharField(allow_blank=True)
+
+
+def _deposit_data(row) -> dict:
+    return {**asdict(row), "amount": nanos_to_usd(row.amount_nanos)}
+
+
 class DepositsApi(APIView):
     """The current Account's deposits (card and USDC), newest first, with a cursor to the next page."""
 
@@ -63,16 +80,7 @@ class DepositsApi(APIView):
         cursor = serializers.CharField(required=False, max_length=500)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
 
-    class OutputSerializer(serializers.Serializer):
-        id = serializers.CharField()
-        method = serializers.ChoiceField(choices=["card", "usdc"])
-        network = serializers.CharField(allow_null=True)
-        amount = serializers.DecimalField(max_digits=30, decimal_places=9, coerce_to_string=True)
-        amount_nanos = serializers.IntegerField()
-        status = serializers.CharField()
-        created_at = serializers.DateTimeField()
-        credited_at = serializers.DateTimeField(allow_null=True)
-        reference = serializers.CharField(allow_blank=True)
+    OutputSerializer = DepositOutputSerializer
 
     @extend_schema(
         parameters=[InputSerializer],
@@ -96,5 +104,19 @@ class DepositsApi(APIView):
             query = request.query_params.copy()
             query["cursor"] = _cursor_encode(next_cursor)
             next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
-        results = [{**asdict(row), "amount": nanos_to_usd(row.amount_nanos)} for row in rows]
+        results = [_deposit_data(row) for row in rows]
         return Response({"next": next_url, "results": self.OutputSerializer(results, many=True).data})
+
+
+class DepositDetailApi(APIView):
+    """One deposit of the current Account; another tenant's is a 404."""
+
+    OutputSerializer = DepositOutputSerializer
+
+    @extend_schema(responses=DepositOutputSerializer, summary="One deposit of the current Account")
+    def get(self, request, deposit_id):
+        account = request_account(request)
+        row = deposit_get(account=account, public_id=deposit_id) if account is not None else None
+        if row is None:
+            raise Http404
+        return Response(self.OutputSerializer(_deposit_data(row)).data)

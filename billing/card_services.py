@@ -70,6 +70,8 @@ def card_checkout_start(*, account: Account, amount_nanos: int, user=None, retur
 
     `return_url` is where Stripe sends the buyer back (our Add funds page, absolute).
     """
+    if not stripe_gateway.card_payments_enabled():
+        raise stripe_gateway.StripeUnavailable("Card payments are not configured on this installation.")
     payment = card_payment_create(account=account, amount_nanos=amount_nanos, created_by=user)
     separator = "&" if "?" in return_url else "?"
     try:

@@ -1,5 +1,6 @@
 """Reads for billing: balances, holds, statements, deposits and card disputes."""
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,8 +90,9 @@ class DepositRow:
 @dataclass(frozen=True)
 class DepositSource:
     method: str
-    queryset: Callable[[Any], QuerySet]
+    queryset: Callable[[Any], QuerySet]  # an account's deposits of this method
     row: Callable[[Any], DepositRow]
+    lookup: Callable[[str], Q | None]  # public id -> filter for that deposit, None if not this method's id
 
 
 def card_deposit_status(payment) -> str:
@@ -137,9 +139,16 @@ def _card_row(payment) -> DepositRow:
     )
 
 
+def _card_lookup(public_id: str) -> Q | None:
+    try:
+        return Q(code=uuid.UUID(public_id))
+    except ValueError:
+        return None
+
+
 DEPOSIT_SOURCES: list[DepositSource] = [
-    DepositSource(method="card", queryset=_card_queryset, row=_card_row),
-    # USDC deposits join here: DepositSource(method="usdc", queryset=..., row=...).
+    DepositSource(method="card", queryset=_card_queryset, row=_card_row, lookup=_card_lookup),
+    # USDC deposits join here: DepositSource(method="usdc", queryset=..., row=..., lookup=...).
 ]
 
 DepositCursor = tuple[datetime, str, int]  # (created_at, method, id) of the last row shown
@@ -170,3 +179,14 @@ def deposits_page(
     more = len(rows) > limit
     last = page[-1] if page else None
     return page, ((last.created_at, last.method, last.sort_id) if more and last else None)
+
+
+def deposit_get(*, account, public_id: str) -> DepositRow | None:
+    """One deposit of `account` by its public id; another tenant's deposit is None (a 404)."""
+    for source in DEPOSIT_SOURCES:
+        match = source.lookup(public_id)
+        if match is not None:
+            obj = source.queryset(account).filter(match).first()
+            if obj is not None:
+                return source.row(obj)
+    return None
