@@ -20,7 +20,11 @@ UNSETTLED = {"pending", "seen", "confirming", "finalized"}
 
 def _history(account) -> dict:
     rows, _next = deposits_page(account=account, limit=HISTORY_ROWS)
-    return {"deposits": rows, "deposits_unsettled": any(r.status in UNSETTLED for r in rows)}
+    return {
+        "deposits": rows,
+        "deposits_unsettled": any(r.status in UNSETTLED for r in rows),
+        "balance": balance_summary(account=account),
+    }
 
 
 @account_required
@@ -39,11 +43,11 @@ def add_funds(request):
             form.add_error("amount", exc.message)
         else:
             return redirect(payment.checkout_url)  # Stripe's hosted page; we never see the card
-    balance = balance_summary(account=account)
+    history = _history(account)
+    balance = history["balance"]
     minimum, maximum = card_deposit_limits()
     context = {
         "form": form,
-        "balance": balance,
         "blocked_by_dispute": account_blocked_by_dispute(account, balance_nanos=balance["balance_nanos"]),
         "card_enabled": stripe_gateway.card_payments_enabled(),
         "min_deposit_nanos": minimum,
@@ -51,7 +55,7 @@ def add_funds(request):
         # Stripe's own ceiling is stated as Stripe's; a MAX_DEPOSIT_NANOS below it is stated as ours.
         "max_is_ours": 0 < settings.MAX_DEPOSIT_NANOS == maximum,
         "checkout": request.GET.get("checkout"),
-        **_history(account),
+        **history,
     }
     return render(request, "billing/add_funds.html", context, status=400 if form.errors else 200)
 

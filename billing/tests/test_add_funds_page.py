@@ -101,7 +101,7 @@ def test_it_lists_the_accounts_deposits_and_not_another_tenants(
     page = client.get("/funds/").content.decode()
     assert f'data-testid="deposit-{mine.code}"' in page
     assert f'data-testid="deposit-{theirs.code}"' not in page
-    assert "Waiting for payment" in page
+    assert "Awaiting confirmation" in page
     fragment = client.get("/funds/history/").content.decode()
     assert f'data-testid="deposit-{mine.code}"' in fragment
     assert f'data-testid="deposit-{theirs.code}"' not in fragment

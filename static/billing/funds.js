@@ -20,9 +20,21 @@
       if (!unsettled() || document.hidden) { return schedule(); }
       fetch(box.dataset.url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
         .then(function (response) { return response.ok ? response.text() : Promise.reject(response.status); })
-        .then(function (html) { box.innerHTML = html; delay = 4000; })
+        .then(function (html) { box.innerHTML = html; showBalance(); delay = 4000; })
         .catch(function () { delay = Math.min(delay * 2, 60000); })
         .finally(schedule);
+    }
+    // The fragment carries the balance too, so a credit shows in the balance card at the same moment.
+    function showBalance() {
+      var live = box.querySelector("[data-live-balance]");
+      if (!live) { return; }
+      var balance = document.querySelector("[data-live=balance]");
+      var available = document.querySelector("[data-live=available]");
+      if (balance) {
+        balance.textContent = live.dataset.liveBalance;
+        balance.classList.toggle("negative", live.dataset.liveBalance.charAt(0) === "-");
+      }
+      if (available) { available.textContent = live.dataset.liveAvailable; }
     }
     function schedule() { window.setTimeout(refresh, delay); }
     schedule();
