@@ -196,7 +196,7 @@ class CardPayment(models.Model):
     credited_nanos = models.BigIntegerField(default=0)  # what Stripe says was paid, credited once
     refunded_nanos = models.BigIntegerField(default=0)  # cumulative refunds debited so far
     checkout_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
-    checkout_url = models.URLField(max_length=2000, blank=True)
+    checkout_url = models.CharField(max_length=2000, blank=True)  # Stripe-hosted page
     payment_intent_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     charge_id = models.CharField(max_length=255, blank=True)
     credit_transaction = models.ForeignKey(

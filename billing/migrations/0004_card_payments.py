@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
                 ("credited_nanos", models.BigIntegerField(default=0)),
                 ("refunded_nanos", models.BigIntegerField(default=0)),
                 ("checkout_session_id", models.CharField(blank=True, max_length=255, null=True, unique=True)),
-                ("checkout_url", models.URLField(blank=True, max_length=2000)),
+                ("checkout_url", models.CharField(blank=True, max_length=2000)),
                 ("payment_intent_id", models.CharField(blank=True, max_length=255, null=True, unique=True)),
                 ("charge_id", models.CharField(blank=True, max_length=255)),
                 ("error", models.CharField(blank=True, max_length=500)),
