@@ -88,9 +88,12 @@ def card_checkout_start(*, account: Account, amount_nanos: int, user=None, retur
             status=CardPayment.Status.FAILED, error=exc.message[:500]
         )
         raise
-    CardPayment.objects.filter(id=payment.id).update(
-        checkout_session_id=session.id, checkout_url=session.url, payment_intent_id=session.payment_intent_id
-    )
+    CardPayment.objects.filter(id=payment.id).update(checkout_session_id=session.id, checkout_url=session.url)
+    if session.payment_intent_id:
+        # Never overwrite what a (very fast) webhook already recorded.
+        CardPayment.objects.filter(id=payment.id, payment_intent_id__isnull=True).update(
+            payment_intent_id=session.payment_intent_id
+        )
     payment.refresh_from_db()
     return payment
 
