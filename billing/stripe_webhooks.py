@@ -10,7 +10,7 @@ import logging
 
 from djstripe import event_handlers
 from djstripe.models import Event
-from djstripe.signals import WEBHOOK_SIGNALS
+from djstripe.signals import WEBHOOK_SIGNALS, webhook_pre_validate
 
 from . import card_services
 
@@ -31,6 +31,13 @@ def _on_charge_refunded(sender, event, **kwargs):
 
 def _on_dispute(sender, event, **kwargs):
     card_services.card_dispute_update(dispute=event.data["object"])
+
+
+def _drop_secret_override(sender, instance, **kwargs):
+    """With DEBUG on, dj-stripe lets a request name its own webhook secret (header
+    `X-Djstripe-Webhook-Secret`, meant for the Stripe CLI); anyone could then sign events. A development
+    server can be reachable too, so the header is dropped: `stripe listen` prints a secret to configure."""
+    instance.headers = {k: v for k, v in instance.headers.items() if k.lower() != "x-djstripe-webhook-secret"}
 
 
 HANDLERS = {
@@ -61,3 +68,4 @@ def stripe_webhooks_connect() -> None:
         for default in _DJSTRIPE_DEFAULTS:
             signal.disconnect(receiver=default, sender=Event)
         signal.connect(handler, sender=Event, dispatch_uid=f"infer:{event_type}")
+    webhook_pre_validate.connect(_drop_secret_override, dispatch_uid="infer:drop-secret-override")

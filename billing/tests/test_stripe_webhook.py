@@ -130,6 +130,23 @@ def test_it_refuses_an_unverified_event_and_credits_nothing(cards, alice_account
     assert CardPayment.objects.get(id=payment.id).status == CardPayment.Status.PENDING
 
 
+def test_it_ignores_a_secret_named_by_the_request_even_in_debug(cards, alice_account, settings):
+    settings.DEBUG = True  # dj-stripe honours X-Djstripe-Webhook-Secret only in DEBUG
+    _payment, session = cards.start(alice_account, 25 * USD)
+    body, header = fakes.signed(
+        fakes.event("checkout.session.completed", fakes.paid_session(session)), secret="whsec_mine"
+    )
+    response = cards.client.post(
+        cards.path,
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+        HTTP_X_DJSTRIPE_WEBHOOK_SECRET="whsec_mine",
+    )
+    assert response.status_code == 400
+    assert balance(alice_account) == 0
+
+
 def test_it_accepts_a_timestamp_within_the_tolerance(cards, alice_account):
     _payment, session = cards.start(alice_account, 5 * USD)
     evt = fakes.event("checkout.session.completed", fakes.paid_session(session))
