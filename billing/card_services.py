@@ -23,11 +23,22 @@ from . import stripe_gateway
 from .models import CardDispute, CardPayment, Transaction
 from .money import NANOS_PER_CENT, cents_to_nanos, format_usd
 from .selectors import buyer_ledger_account
-from .services import ledger_accounts_ensure, system_ledger_account_id, transaction_post
+from .services import AdmissionRefused, ledger_accounts_ensure, system_ledger_account_id, transaction_post
 
 log = logging.getLogger(__name__)
 
 CARD_CLEARING = "clearing:card"
+
+
+class BalanceDisputed(AdmissionRefused):
+    """What the API answers (402) while `account_blocked_by_dispute` holds for the key's Account."""
+
+    def __init__(self):
+        super().__init__(
+            "A card dispute took this account's balance below zero: API requests are refused until the "
+            "dispute is settled or funds bring the balance back to zero.",
+            code="balance_disputed",
+        )
 
 
 class DepositRefused(ApplicationError):

@@ -70,3 +70,30 @@ def test_it_adds_funds_by_card(live_server, page, alice, alice_account, stripe_o
     expect(page.get_by_test_id("balance")).to_contain_text("$25.00")
     page.set_viewport_size({"width": 390, "height": 844})
     page.shots("phone")
+
+
+def test_it_warns_when_a_dispute_blocks_the_account(live_server, page, alice, alice_account, stripe_on):
+    from billing.card_services import card_checkout_completed, card_dispute_update
+    from conftest import fund
+
+    from .conftest import checkout
+
+    payment = checkout(alice_account, 25_000_000_000)
+    session = fakes.paid_session(stripe_on.sessions[payment.checkout_session_id])
+    card_checkout_completed(session=session)
+    fund(alice_account, -20_000_000_000)
+    card_dispute_update(
+        dispute=fakes.dispute(
+            dispute_id="dp_test_browser",
+            charge_id="ch_b",
+            payment_intent=session["payment_intent"],
+            amount=2500,
+            status="needs_response",
+        )
+    )
+    login(page, live_server, alice)
+    page.goto(f"{live_server.url}/funds/")
+    expect(page.get_by_test_id("dispute-banner")).to_contain_text("API requests are refused")
+    expect(page.get_by_test_id("balance")).to_contain_text("-$20.00")
+    expect(page.get_by_test_id(f"deposit-{payment.code}")).to_contain_text("Disputed")
+    page.shots("disputed")

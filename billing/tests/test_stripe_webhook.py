@@ -6,6 +6,7 @@ import time
 import pytest
 from djstripe.models import Event, WebhookEventTrigger
 
+from billing.card_services import BalanceDisputed
 from billing.checks import ledger_check
 from billing.models import CardDispute, CardPayment, Transaction
 from billing.selectors import account_blocked_by_dispute, buyer_ledger_account
@@ -289,6 +290,7 @@ def test_a_dispute_debits_the_balance_and_blocks_the_account_until_won(cards, al
         assert cards.deliver(created).status_code == 200
     assert balance(alice_account) == -20 * USD
     assert account_blocked_by_dispute(alice_account)
+    assert BalanceDisputed().status_code == 402 and BalanceDisputed().code == "balance_disputed"
     dispute = CardDispute.objects.get(dispute_id="dp_test_1")
     assert dispute.status == CardDispute.Status.OPEN
     assert dispute.account == alice_account
