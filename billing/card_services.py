@@ -120,7 +120,9 @@ def _id(value) -> str | None:
 
 
 def _payment_for_session(session: dict) -> CardPayment | None:
-    match = Q(checkout_session_id=session.get("id"))
+    match = Q(pk__in=[])
+    if session.get("id"):  # never `checkout_session_id=None`: that would match every unsaved session
+        match |= Q(checkout_session_id=session["id"])
     code = (session.get("metadata") or {}).get("card_payment") or session.get("client_reference_id")
     try:
         match |= Q(code=uuid.UUID(str(code)))
