@@ -100,3 +100,44 @@ def test_it_works_for_a_signed_in_member(client, bob, alice_account, stripe_on):
 
 def test_it_needs_credentials(client):
     assert client.get("/api/deposits").status_code in (401, 403)
+
+
+def test_it_merges_deposit_sources_without_skipping_or_repeating(
+    client, alice_key, alice_account, stripe_on, monkeypatch
+):
+    """Two methods with equal timestamps across page breaks: the (created_at, method, id) cursor holds."""
+    from dataclasses import replace
+
+    from billing import selectors
+
+    card = selectors.DEPOSIT_SOURCES[0]
+    # A second source over the same table stands in for USDC deposits: small amounts are "usdc".
+    monkeypatch.setattr(
+        selectors,
+        "DEPOSIT_SOURCES",
+        [
+            replace(card, queryset=lambda account: card.queryset(account).filter(amount_nanos__gte=10 * USD)),
+            replace(
+                card,
+                method="usdc",
+                queryset=lambda account: card.queryset(account).filter(amount_nanos__lt=10 * USD),
+                row=lambda obj: replace(card.row(obj), method="usdc", network="base"),
+            ),
+        ],
+    )
+    now = timezone.now()
+    expected = []
+    for i in range(7):
+        payment = checkout(alice_account, (5 + 3 * (i % 2)) * USD if i % 3 else 20 * USD)
+        created = now - timedelta(minutes=i // 3)
+        CardPayment.objects.filter(id=payment.id).update(created_at=created)
+        method = "card" if payment.amount_nanos >= 10 * USD else "usdc"
+        expected.append((created, method, payment.id, str(payment.code)))
+    expected.sort(reverse=True)
+
+    seen, url = [], "/api/deposits?limit=2"
+    while url:
+        body = client.get(url, **auth(alice_key)).json()
+        seen += [(d["id"], d["method"]) for d in body["results"]]
+        url = body["next"]
+    assert seen == [(code, method) for _, method, _, code in expected]
