@@ -83,6 +83,7 @@ class DepositsApi(APIView):
     OutputSerializer = DepositOutputSerializer
 
     @extend_schema(
+        operation_id="deposits_list",
         parameters=[InputSerializer],
         responses=inline_serializer(
             "DepositPage",
@@ -113,7 +114,9 @@ class DepositDetailApi(APIView):
 
     OutputSerializer = DepositOutputSerializer
 
-    @extend_schema(responses=DepositOutputSerializer, summary="One deposit of the current Account")
+    @extend_schema(
+        operation_id="deposits_get", responses=DepositOutputSerializer, summary="One deposit of the current Account"
+    )
     def get(self, request, deposit_id):
         account = request_account(request)
         row = deposit_get(account=account, public_id=deposit_id) if account is not None else None
