@@ -6,6 +6,7 @@ and answers 500, so Stripe retries. Its default handlers for these types would r
 Stripe's API; ours take what they need from the signed payload, so processing needs no network.
 """
 
+import inspect
 import logging
 
 from djstripe import event_handlers
@@ -54,18 +55,21 @@ HANDLERS = {
 }
 HANDLED_EVENTS = frozenset(HANDLERS)
 
-_DJSTRIPE_DEFAULTS = (
-    event_handlers.handle_other_event,
-    event_handlers.handle_charge_event,
-    event_handlers.handle_charge_dispute_event,
+# dj-stripe's default handlers re-fetch objects from Stripe inside the webhook's database transaction.
+# We use none of the models they sync, so all of them are disconnected: an event we do not handle
+# (if Stripe's dashboard sends more than HANDLED_EVENTS) is stored and acknowledged, nothing more.
+_DJSTRIPE_DEFAULTS = tuple(
+    handler
+    for name, handler in inspect.getmembers(event_handlers, inspect.isfunction)
+    if name.startswith("handle_") and handler.__module__ == event_handlers.__name__
 )
 
 
 def stripe_webhooks_connect() -> None:
-    """Disconnect dj-stripe's network-bound handlers for our events and connect ours (from AppConfig.ready)."""
-    for event_type, handler in HANDLERS.items():
-        signal = WEBHOOK_SIGNALS[event_type]
+    """Disconnect dj-stripe's network-bound handlers and connect ours (from AppConfig.ready)."""
+    for signal in WEBHOOK_SIGNALS.values():
         for default in _DJSTRIPE_DEFAULTS:
             signal.disconnect(receiver=default, sender=Event)
-        signal.connect(handler, sender=Event, dispatch_uid=f"infer:{event_type}")
+    for event_type, handler in HANDLERS.items():
+        WEBHOOK_SIGNALS[event_type].connect(handler, sender=Event, dispatch_uid=f"infer:{event_type}")
     webhook_pre_validate.connect(_drop_secret_override, dispatch_uid="infer:drop-secret-override")

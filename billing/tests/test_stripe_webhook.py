@@ -191,6 +191,18 @@ def test_it_ignores_a_session_that_is_not_ours(cards, alice_account):
     assert not Transaction.objects.exists()
 
 
+@pytest.mark.parametrize("event_type", ["charge.succeeded", "payment_intent.succeeded", "customer.created"])
+def test_it_stores_other_events_without_asking_stripe(cards, alice_account, event_type):
+    requests_before = len(cards.fake.requests)
+    kind = event_type.split(".")[0]
+    obj = {"id": fakes.stripe_id({"charge": "ch", "payment_intent": "pi", "customer": "cus"}[kind]), "object": kind}
+    evt = fakes.event(event_type, obj)
+    assert cards.deliver(evt).status_code == 200
+    assert Event.objects.filter(id=evt["id"]).exists()
+    assert len(cards.fake.requests) == requests_before
+    assert not Transaction.objects.exists()
+
+
 def test_it_marks_an_expired_session(cards, alice_account):
     payment, session = cards.start(alice_account, 25 * USD)
     session = {**session, "status": "expired"}
