@@ -7,4 +7,7 @@ from . import views
 urlpatterns = [
     path("funds/", views.add_funds, name="add-funds"),
     path("funds/history/", views.deposit_history, name="deposit-history"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications/read/", views.notifications_read, name="notifications-read"),
+    path("notifications/preferences/", views.notification_preferences, name="notification-preferences"),
 ]

@@ -23,7 +23,7 @@ def login(page, live_server, user):
 
 def test_it_adds_funds_by_card(live_server, page, alice, alice_account, stripe_on, webhook_path):
     login(page, live_server, alice)
-    page.get_by_role("link", name="Add funds").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Add funds").click()
     page.wait_for_url(f"{live_server.url}/funds/")
     expect(page.get_by_role("heading", name="Add funds")).to_be_visible()
     expect(page.get_by_text("No deposits yet.")).to_be_visible()
@@ -32,7 +32,7 @@ def test_it_adds_funds_by_card(live_server, page, alice, alice_account, stripe_o
     amount = page.get_by_label("Amount (USD)")
     amount.fill("4.99")
     page.get_by_role("button", name="Continue to payment").click()
-    expect(page.get_by_role("alert")).to_have_text("The minimum deposit is $5.00.")
+    expect(page.get_by_test_id("amount-error")).to_have_text("The minimum deposit is $5.00.")
     expect(page.get_by_label("Amount (USD)")).to_have_value("4.99")
     expect(page.get_by_label("Amount (USD)")).to_have_attribute("aria-invalid", "true")
     assert not CardPayment.objects.exists()
@@ -50,7 +50,7 @@ def test_it_adds_funds_by_card(live_server, page, alice, alice_account, stripe_o
     page.goto(f"{live_server.url}/funds/?checkout=success&payment={payment.code}")
     row = page.get_by_test_id(f"deposit-{payment.code}")
     expect(row).to_contain_text("Awaiting confirmation")
-    expect(page.get_by_role("status")).to_contain_text("Thank you")
+    expect(page.get_by_test_id("checkout-banner")).to_contain_text("Thank you")
     page.shots("back-from-stripe")
 
     session = fakes.paid_session(stripe_on.sessions[payment.checkout_session_id])

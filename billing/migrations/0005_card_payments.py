@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0001_initial"),
-        ("billing", "0003_catalog"),
+        ("billing", "0004_notifications"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
