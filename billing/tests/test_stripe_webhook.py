@@ -51,7 +51,7 @@ def balance(account):
     return buyer_ledger_account(account=account).balance_nanos
 
 
-def test_it_credits_a_paid_checkout_once_when_delivered_three_times(cards, alice_account, stripe_on):
+def test_it_credits_a_paid_checkout_once_when_delivered_three_times(ledger_writer, cards, alice_account, stripe_on):
     payment, session = cards.start(alice_account, 25 * USD)
     session = fakes.paid_session(session)
     evt = fakes.event("checkout.session.completed", session)
@@ -214,7 +214,7 @@ def test_it_marks_an_expired_session(cards, alice_account):
 # --- Refunds ---------------------------------------------------------------------------------------------
 
 
-def test_it_debits_partial_refunds_by_the_cumulative_amount(cards, alice_account):
+def test_it_debits_partial_refunds_by_the_cumulative_amount(ledger_writer, cards, alice_account):
     payment, intent = cards.pay(alice_account, 25 * USD)
     charge_id = "ch_test_refunds"
     first = fakes.event(
@@ -294,7 +294,7 @@ def _spent_after_deposit(cards, account):
     return payment, intent
 
 
-def test_a_dispute_debits_the_balance_and_blocks_the_account_until_won(cards, alice_account):
+def test_a_dispute_debits_the_balance_and_blocks_the_account_until_won(ledger_writer, cards, alice_account):
     _payment, intent = _spent_after_deposit(cards, alice_account)
     created = _dispute_event("charge.dispute.created", intent, "needs_response")
 
@@ -324,7 +324,7 @@ def test_a_dispute_debits_the_balance_and_blocks_the_account_until_won(cards, al
     assert ledger_check().ok
 
 
-def test_a_lost_dispute_stays_debited_and_blocks_until_the_balance_is_topped_up(cards, alice_account):
+def test_a_lost_dispute_stays_debited_and_blocks_until_the_balance_is_topped_up(ledger_writer, cards, alice_account):
     _payment, intent = _spent_after_deposit(cards, alice_account)
     assert cards.deliver(_dispute_event("charge.dispute.created", intent, "needs_response")).status_code == 200
     assert cards.deliver(_dispute_event("charge.dispute.closed", intent, "lost")).status_code == 200

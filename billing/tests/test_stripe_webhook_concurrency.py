@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 USD = 1_000_000_000
 
 
-def test_it_credits_once_when_deliveries_race(live_server, webhook_path, stripe_on, alice_account):
+def test_it_credits_once_when_deliveries_race(ledger_writer, live_server, webhook_path, stripe_on, alice_account):
     payment = checkout(alice_account, 25 * USD)
     session = fakes.paid_session(stripe_on.sessions[payment.checkout_session_id])
     same = fakes.event("checkout.session.completed", session)
