@@ -20,7 +20,7 @@ from .streams import notification_message
 
 HISTORY_ROWS = 50
 # Rows in these states can still change on their own (a webhook, a block): the page polls for them.
-UNSETTLED = {"pending", "seen", "confirming", "finalized"}
+UNSETTLED = {"pending", "seen", "confirming", "finalized", "below_minimum"}
 
 
 def _history(account) -> dict:
