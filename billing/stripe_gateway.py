@@ -6,6 +6,7 @@ Tests point `STRIPE_API_BASE` at a fake Stripe on loopback, so the real HTTP cli
 """
 
 import logging
+import time
 from dataclasses import dataclass
 
 import stripe
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 CURRENCY = "usd"
 # Stripe's ceiling for one USD payment ($999,999.99); our own maximum, if any, is MAX_DEPOSIT_NANOS.
 STRIPE_MAX_PAYMENT_CENTS = 99_999_999
+# An abandoned checkout expires after an hour (Stripe allows 30 min to 24 h), so a pending deposit in
+# the history turns into "expired" soon instead of waiting a day.
+CHECKOUT_EXPIRES_SECONDS = 3600
 
 
 class StripeUnavailable(ApplicationError):
@@ -93,6 +97,7 @@ def checkout_session_create(
         "payment_intent_data": {"metadata": {"card_payment": payment_code, "account": account_code}},
         "success_url": success_url,
         "cancel_url": cancel_url,
+        "expires_at": int(time.time()) + CHECKOUT_EXPIRES_SECONDS,
     }
     if customer_email:
         params["customer_email"] = customer_email

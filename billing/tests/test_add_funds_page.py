@@ -1,5 +1,7 @@
 """The portal's Add funds page: the card form, its limits, Stripe Checkout, and the deposit history."""
 
+import time
+
 import pytest
 
 from billing.models import CardPayment
@@ -34,6 +36,7 @@ def test_it_sends_the_buyer_to_stripe_checkout(alice_client, alice_account, stri
     assert form["client_reference_id"] == str(payment.code)
     assert form["customer_email"] == "alice@example.com"
     assert form["success_url"] == f"http://testserver/funds/?checkout=success&payment={payment.code}"
+    assert 3500 < int(form["expires_at"]) - time.time() <= 3600
 
 
 @pytest.mark.parametrize("amount", ["4.99", "0", "-10", "0.50"])
