@@ -5,6 +5,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from playwright.sync_api import expect
 
+from billing.checks import ledger_check
 from billing.models import CardPayment
 
 from . import stripe_fakes as fakes
@@ -70,6 +71,7 @@ def test_it_adds_funds_by_card(live_server, page, alice, alice_account, stripe_o
     expect(page.get_by_test_id("balance")).to_contain_text("$25.00")
     page.set_viewport_size({"width": 390, "height": 844})
     page.shots("phone")
+    assert ledger_check().ok
 
 
 def test_it_warns_when_a_dispute_blocks_the_account(live_server, page, alice, alice_account, stripe_on):

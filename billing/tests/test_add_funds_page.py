@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from billing.checks import ledger_check
 from billing.models import CardPayment
 from billing.tests import stripe_fakes as fakes
 
@@ -133,6 +134,7 @@ def test_it_shows_the_dispute_banner_while_blocked(alice_client, alice_account, 
     page = alice_client.get("/funds/").content.decode()
     assert 'data-testid="dispute-banner"' in page
     assert "Disputed" in page
+    assert ledger_check().ok
 
 
 def test_it_requires_a_login(client):
