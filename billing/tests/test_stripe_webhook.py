@@ -367,8 +367,14 @@ def test_a_dispute_that_leaves_the_balance_positive_does_not_block(cards, alice_
     assert cards.deliver(_dispute_event("charge.dispute.created", intent, "needs_response")).status_code == 200
     assert balance(alice_account) == 100 * USD
     assert not account_blocked_by_dispute(alice_account)
-    # The check costs no query when the gateway passes the balance it already read.
-    assert not account_blocked_by_dispute(alice_account, balance_nanos=100 * USD)
+
+
+def test_the_dispute_check_costs_no_query_for_a_balance_at_or_above_zero(alice_account, django_assert_num_queries):
+    # The gateway passes the balance it already read for admission.
+    with django_assert_num_queries(0):
+        assert not account_blocked_by_dispute(alice_account, balance_nanos=0)
+    with django_assert_num_queries(1):
+        assert not account_blocked_by_dispute(alice_account, balance_nanos=-1)
 
 
 def test_another_tenants_dispute_does_not_block_alice(cards, alice_account, charlie_account):
