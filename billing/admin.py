@@ -3,6 +3,8 @@
 from django.contrib import admin
 
 from .models import (
+    CardDispute,
+    CardPayment,
     CatalogModel,
     ChainCursor,
     ChainDeposit,
@@ -119,3 +121,46 @@ class ChainDepositAdmin(ReadOnlyAdmin):
 @admin.register(ChainCursor)
 class ChainCursorAdmin(ReadOnlyAdmin):
     list_display = ["network", "block_number", "updated_at"]
+
+
+class CardDisputeInline(admin.TabularInline):
+    model = CardDispute
+    fields = ["dispute_id", "status", "stripe_status", "reason", "amount_nanos", "debited_nanos", "reinstated_nanos"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CardPayment)
+class CardPaymentAdmin(ReadOnlyAdmin):
+    """Card deposits as Stripe reported them; money moves only through verified webhooks."""
+
+    list_display = ["code", "account", "status", "amount", "credited", "refunded", "created_at", "credited_at"]
+    list_filter = ["status"]
+    search_fields = ["code", "account__name", "checkout_session_id", "payment_intent_id", "charge_id"]
+    list_select_related = ["account"]
+    inlines = [CardDisputeInline]
+    show_full_result_count = False
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return format_cost(obj.amount_nanos)
+
+    @admin.display(description="Credited")
+    def credited(self, obj):
+        return format_cost(obj.credited_nanos)
+
+    @admin.display(description="Refunded")
+    def refunded(self, obj):
+        return format_cost(obj.refunded_nanos)
+
+
+@admin.register(CardDispute)
+class CardDisputeAdmin(ReadOnlyAdmin):
+    list_display = ["dispute_id", "account", "status", "stripe_status", "amount_nanos", "created_at", "closed_at"]
+    list_filter = ["status"]
+    search_fields = ["dispute_id", "account__name"]
+    list_select_related = ["account"]

@@ -1,4 +1,4 @@
-"""The double-entry ledger (accounts, transactions, entries), holds, and the priced model catalog.
+"""The double-entry ledger (accounts, transactions, entries), holds, the priced model catalog, deposits.
 
 Ledger rows are append-only: PostgreSQL triggers (billing/sql/ledger.sql) refuse any UPDATE or DELETE
 of an entry or transaction, and a deferred constraint trigger refuses, at commit, a transaction whose
@@ -7,8 +7,9 @@ entries do not sum to zero.
 
 import uuid
 
+from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -328,3 +329,93 @@ class AlertPreference(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "account"], name="alertpreference_unique")]
+
+
+class CardPayment(models.Model):
+    """A card deposit through Stripe Checkout: written before the session exists, credited once by its
+    verified webhook (idempotency key `stripe:<payment intent id>`); refunds and disputes follow it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for payment"
+        CREDITED = "credited", "Credited"
+        FAILED = "failed", "Could not start"
+        EXPIRED = "expired", "Expired"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="card_payments")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    amount_nanos = models.BigIntegerField()  # what the buyer asked to pay
+    credited_nanos = models.BigIntegerField(default=0)  # what Stripe says was paid, credited once
+    refunded_nanos = models.BigIntegerField(default=0)  # cumulative refunds debited so far
+    checkout_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    checkout_url = models.CharField(max_length=2000, blank=True)  # Stripe-hosted page
+    payment_intent_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    charge_id = models.CharField(max_length=255, blank=True)
+    credit_transaction = models.ForeignKey(
+        Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    credited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_nanos__gt=0), name="cardpayment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_nanos__gte=0, refunded_nanos__lte=F("credited_nanos")),
+                name="cardpayment_refunds_within_credit",
+            ),
+        ]
+        indexes = [
+            # The deposit history and /api/deposits: an account's payments, newest first (keyset).
+            models.Index(fields=["account", "-created_at", "-id"], name="cardpayment_account_created"),
+        ]
+
+    def __str__(self):
+        return f"card payment {self.code}"
+
+
+class CardDispute(models.Model):
+    """A chargeback on a card payment. Funds are debited when Stripe withdraws them (any status but the
+    `warning_*` inquiries) and re-credited if the dispute is won; lost disputes stay debited."""
+
+    class Status(models.TextChoices):
+        INQUIRY = "inquiry", "Inquiry (nothing withdrawn)"
+        OPEN = "open", "Open (funds withdrawn)"
+        WON = "won", "Won (funds returned)"
+        LOST = "lost", "Lost"
+        CLOSED = "closed", "Inquiry closed"
+
+    dispute_id = models.CharField(max_length=255, unique=True)
+    card_payment = models.ForeignKey(CardPayment, on_delete=models.PROTECT, related_name="disputes")
+    # Denormalized from the payment so the gateway's dispute check is one indexed lookup.
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="card_disputes")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    stripe_status = models.CharField(max_length=40)
+    reason = models.CharField(max_length=100, blank=True)
+    amount_nanos = models.BigIntegerField()
+    debited_nanos = models.BigIntegerField(default=0)
+    reinstated_nanos = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_nanos__gt=0), name="carddispute_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(reinstated_nanos__gte=0, reinstated_nanos__lte=F("debited_nanos")),
+                name="carddispute_reinstated_within_debit",
+            ),
+        ]
+        indexes = [
+            # account_blocked_by_dispute: disputes of an account whose withdrawn funds were not returned.
+            models.Index(
+                fields=["account"],
+                condition=Q(debited_nanos__gt=0, reinstated_nanos=0),
+                name="carddispute_unsettled",
+            ),
+        ]
+
+    def __str__(self):
+        return self.dispute_id

@@ -1,5 +1,6 @@
 """Settings for INFER, read from the environment (see .env.example for every variable)."""
 
+import uuid
 from pathlib import Path
 
 import dj_database_url
@@ -218,6 +219,20 @@ STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
+# Card payments are on when the secret key of the current mode and the webhook secret are set.
+# `python manage.py stripe_setup` writes dj-stripe's Account/APIKey/WebhookEndpoint rows from these
+# (migrate does it too) and prints the webhook URL to register in Stripe's dashboard.
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+STRIPE_ACCOUNT_ID = env_str("STRIPE_ACCOUNT_ID", "acct_infer")
+# The secret path of the webhook endpoint (/stripe/webhook/<uuid>/): stable per installation.
+STRIPE_WEBHOOK_UUID = env_str("STRIPE_WEBHOOK_UUID", str(uuid.uuid5(uuid.NAMESPACE_URL, f"infer-stripe:{SECRET_KEY}")))
+try:
+    uuid.UUID(STRIPE_WEBHOOK_UUID)
+except ValueError:
+    raise ImproperlyConfigured(f"STRIPE_WEBHOOK_UUID must be a UUID, got {STRIPE_WEBHOOK_UUID!r}") from None
+# Signed events older than this are refused (Stripe's replay protection).
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 20)
 
 # The development node `make run` starts and seed_demo registers.
 DEMO_NODE_URL = env_str("DEMO_NODE_URL", "http://127.0.0.1:8001")
