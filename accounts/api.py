@@ -53,7 +53,10 @@ class SpendLimitInputSerializer(serializers.Serializer):
                 raise serializers.ValidationError({"spend_limit": str(exc)}) from None
         if nanos is not None and not data.get("spend_limit_period"):
             raise serializers.ValidationError({"spend_limit_period": "Choose daily, weekly or monthly."})
-        return {"spend_limit_nanos": nanos, "spend_limit_period": data.get("spend_limit_period", "") if nanos else ""}
+        data.pop("spend_limit", None)
+        data["spend_limit_nanos"] = nanos
+        data["spend_limit_period"] = data.get("spend_limit_period", "") if nanos else ""
+        return data
 
 
 def _require_manager(request):
