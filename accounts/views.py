@@ -118,7 +118,7 @@ def api_keys(request):
             else:
                 # Rendered, never redirected: the full key must not pass through the session (a
                 # database row) or a URL. no-store keeps it out of the browser's cache too.
-                return render(request, "portal/key_created.html", {"key": key, "full_key": full_key})
+                return render(request, "portal/key_created.html", {"key": key, "full_key": full_key, "section": "keys"})
     context = {"keys": selectors.api_keys_for_account(account=account), "form": form, "section": "keys"}
     return _render_form(request, "portal/keys.html", context, form)
 

@@ -1,10 +1,12 @@
 """API keys authenticate /api/: revoked, malformed and unknown keys get 401; one query; revocation is immediate."""
 
 import pytest
+import time_machine
 from django.test import RequestFactory
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from accounts.authentication import APIKeyAuthentication, KeyPrincipal
+from accounts.authentication import APIKeyAuthentication, KeyPrincipal, api_key_from_header
 from accounts.services import api_key_revoke
 from conftest import fund
 
@@ -62,21 +64,44 @@ def test_it_refuses_a_request_without_a_key_or_session(client, alice_key):
     assert client.get("/api/balance").status_code in (401, 403)
 
 
-def test_it_authenticates_a_key_with_at_most_one_database_query(alice_key, django_assert_max_num_queries):
-    request = Request(RequestFactory().get("/api/balance", HTTP_AUTHORIZATION=f"Bearer {alice_key.secret}"))
+def _request(key):
+    return Request(RequestFactory().get("/api/balance", HTTP_AUTHORIZATION=f"Bearer {key.secret}"))
+
+
+def test_it_looks_a_key_up_with_one_database_query(alice_key, django_assert_max_num_queries):
     with django_assert_max_num_queries(1):
-        principal, key = APIKeyAuthentication().authenticate(request)
-        assert principal.account.name == "Alice's team"  # the Account came with the key
+        key = api_key_from_header(f"Bearer {alice_key.secret}")
+        assert key.account.name == "Alice's team"  # the Account came with the key
+    assert key.id == alice_key.id
+
+
+def test_it_authenticates_a_request_with_one_query_once_the_key_is_in_use(alice_key, django_assert_max_num_queries):
+    APIKeyAuthentication().authenticate(_request(alice_key))  # first use records last_used_at
+    alice_key.refresh_from_db()
+    assert alice_key.last_used_at is not None
+    with django_assert_max_num_queries(1):
+        principal, key = APIKeyAuthentication().authenticate(_request(alice_key))
+        assert principal.account.name == "Alice's team"
     assert isinstance(principal, KeyPrincipal)
     assert key.id == alice_key.id
 
 
+def test_it_records_use_at_most_once_a_minute(alice_key, django_assert_max_num_queries):
+    with time_machine.travel("2026-01-01 12:00:00Z", tick=False):
+        APIKeyAuthentication().authenticate(_request(alice_key))
+    with time_machine.travel("2026-01-01 12:00:59Z", tick=False), django_assert_max_num_queries(1):
+        APIKeyAuthentication().authenticate(_request(alice_key))
+    with time_machine.travel("2026-01-01 12:01:01Z", tick=False):
+        APIKeyAuthentication().authenticate(_request(alice_key))
+    alice_key.refresh_from_db()
+    assert alice_key.last_used_at.isoformat() == "2026-01-01T12:01:01+00:00"
+
+
 def test_it_costs_one_query_to_refuse_a_revoked_key(alice_key, django_assert_max_num_queries):
     api_key_revoke(api_key=alice_key)
-    request = Request(RequestFactory().get("/api/balance", HTTP_AUTHORIZATION=f"Bearer {alice_key.secret}"))
     with django_assert_max_num_queries(1):
-        with pytest.raises(Exception, match="revoked"):
-            APIKeyAuthentication().authenticate(request)
+        with pytest.raises(AuthenticationFailed, match="revoked"):
+            APIKeyAuthentication().authenticate(_request(alice_key))
 
 
 def test_it_acts_for_the_keys_account_only(api, alice_key, charlie_key, alice_account, charlie_account):
