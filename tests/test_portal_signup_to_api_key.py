@@ -82,6 +82,9 @@ def test_it_takes_a_newcomer_from_sign_up_to_a_working_api_key(live_server, page
     assert full_key not in page.content()  # shown once only
     assert "My laptop" in page.content() and "$25.00 per week" in page.content()
     page.shots("keys-list")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.shots("keys-list-on-a-phone")
+    page.set_viewport_size({"width": 1280, "height": 860})
 
     # The copied key works on the API.
     response = httpx.get(f"{live_server.url}/api/balance", headers={"Authorization": f"Bearer {full_key}"})
