@@ -58,7 +58,7 @@ def test_it_takes_a_newcomer_from_sign_up_to_a_working_api_key(live_server, page
     page.shots("dashboard-with-balance")
 
     # Create a key: shown once, copied with the button.
-    page.get_by_role("link", name="API keys").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="API keys").click()
     page.wait_for_url("**/keys/")
     page.shots("keys-empty")
     page.get_by_role("button", name="Create key").click()  # no name: a clear error, nothing created

@@ -36,7 +36,7 @@ def test_it_invites_a_teammate_who_accepts_and_switches_between_teams(live_serve
     # Alice invites Dave as an admin.
     _log_in(page, live_server, alice.email)
     page.wait_for_url(f"{live_server.url}/")
-    page.get_by_role("link", name="Team").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Team").click()
     page.wait_for_url("**/team/")
     page.shots("team")
     page.get_by_label("Email address").fill("not an email")
@@ -48,7 +48,7 @@ def test_it_invites_a_teammate_who_accepts_and_switches_between_teams(live_serve
     page.get_by_role("button", name="Send invitation").click()
     page.get_by_test_id("invitation-dave@example.com").wait_for()
     page.shots("team-invited")
-    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
     page.shots("settings")
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url("**/")
@@ -71,7 +71,7 @@ def test_it_invites_a_teammate_who_accepts_and_switches_between_teams(live_serve
     page.shots("dashboard-after-joining")
 
     # Dave is in two teams now: the switcher changes which one every page acts for.
-    page.get_by_role("link", name="API keys").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="API keys").click()
     page.wait_for_url("**/keys/")
     page.get_by_label("Acting for team").select_option(label="Dave's lab")
     page.get_by_role("button", name="Switch").click()
