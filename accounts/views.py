@@ -39,24 +39,22 @@ def dashboard(request):
 # --- The account switcher ------------------------------------------------------------------------
 
 
-SWITCH_SAFE_PAGES = {"dashboard", "api-keys", "team", "account-settings"}
-
-
 def _switch_to(request, code):
     membership = Membership.objects.filter(user=request.user, account__code=code).select_related("account").first()
     if membership is None:
         raise Http404
     request.session[SESSION_KEY] = str(membership.account.code)
     messages.success(request, f"Now acting for {membership.account.name}.")
-    # Stay on the same list page (keys, team, ...); a page about one object of the old team would be
-    # a 404 in the new one, so anything else lands on the dashboard.
+    # Stay on the same page when it is about no one object (keys, team, usage, ...): a page about an
+    # object of the old team (its URL has arguments) would be a 404 in the new one.
     target = request.POST.get("next") or ""
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         try:
-            if resolve(target).url_name in SWITCH_SAFE_PAGES:
-                return redirect(target)
+            match = resolve(target)
         except Resolver404:
-            pass
+            match = None
+        if match is not None and not match.args and not match.kwargs:
+            return redirect(target)
     return redirect("dashboard")
 
 
@@ -154,7 +152,8 @@ def api_key_limit(request, public_id):
             form.add_error(None, exc.message)
         else:
             if nanos:
-                messages.success(request, f"“{key.name}” may now spend {format_usd(nanos)} per period.")
+                per = {"daily": "day", "weekly": "week", "monthly": "month"}[form.cleaned_data["spend_limit_period"]]
+                messages.success(request, f"“{key.name}” may now spend {format_usd(nanos)} per {per}.")
             else:
                 messages.success(request, f"Removed the spend limit of “{key.name}”.")
             return redirect("api-keys")
