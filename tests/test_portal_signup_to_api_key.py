@@ -43,13 +43,17 @@ def test_it_takes_a_newcomer_from_sign_up_to_a_working_api_key(live_server, page
     page.goto(_confirmation_link(live_server))
     page.shots("confirm-email")
     page.get_by_role("button", name="Confirm").click()
-    page.wait_for_url("**/accounts/login/")
+    # Confirming in the browser that signed up logs the newcomer in.
+    page.wait_for_url(f"{live_server.url}/")
     assert f"You have confirmed {EMAIL}" in page.content()
-    page.shots("confirmed-log-in")
+    page.shots("confirmed-dashboard")
 
-    # The team that sign-up created gets some money; then the newcomer logs in.
+    # The team that sign-up created gets some money; the newcomer logs out and in again.
     account = Membership.objects.get(user__email=EMAIL, role="owner").account
     fund(account, 20_000_000_000)
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/accounts/login/**")
+    page.shots("logged-out")
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign In").click()

@@ -83,7 +83,9 @@ def test_it_joins_a_new_user_to_the_team_when_they_verify_their_email(
     erin = User.objects.get(email="erin@example.com")
     assert not Membership.objects.filter(account=alice_account, user=erin).exists()  # not verified yet
     confirmation = re.search(r"http://[^/\s]+(/accounts/confirm-email/[^/\s]+/)", mail.outbox[-1].body).group(1)
-    assert newcomer.post(confirmation).status_code == 302
+    response = newcomer.post(confirmation)
+    assert response.status_code == 302 and response["Location"] == "/"  # logged in on confirmation
+    assert newcomer.session["_auth_user_id"] == str(erin.pk)
     assert EmailAddress.objects.get(user=erin).verified
     assert Membership.objects.get(account=alice_account, user=erin).role == "member"
     # They also got a team of their own.
