@@ -3,6 +3,7 @@
 import re
 
 import pytest
+import time_machine
 from allauth.account.models import EmailAddress
 from django.core import mail
 from django.test import Client
@@ -135,3 +136,13 @@ def test_it_refuses_a_second_open_invitation_to_the_same_email(alice_client, ali
 
 def test_it_answers_404_for_an_unknown_invitation_link(client):
     assert client.get("/invitations/no-such-token/").status_code == 404
+
+
+def test_it_lets_a_team_invite_again_once_an_invitation_expired(alice_client, alice_account):
+    with time_machine.travel("2026-01-01 00:00Z"):
+        assert _invite(alice_client).status_code == 302
+    with time_machine.travel("2026-01-09 00:00Z"):  # a week and a day later
+        assert _invite(alice_client).status_code == 302
+        open_ones = [i for i in Invitation.objects.filter(account=alice_account) if i.is_open]
+    assert Invitation.objects.filter(account=alice_account).count() == 2
+    assert len(open_ones) == 1
