@@ -95,8 +95,22 @@ def test_it_takes_a_newcomer_from_sign_up_to_a_working_api_key(live_server, page
     assert response.status_code == 200
     assert response.json()["balance_nanos"] == 20_000_000_000
 
-    # Revoke it through the confirmation page: the very next call is refused.
+    # Change its spend limit: a bad amount is refused and changes nothing, a good one is saved.
     key = APIKey.objects.get()
+    page.get_by_role("link", name="Change limit of My laptop").click()
+    page.get_by_label("Spend limit (USD)").fill("-3")
+    page.get_by_role("button", name="Save limit").click()
+    assert "more than $0" in page.content()
+    page.shots("spend-limit-refused")
+    page.get_by_label("Spend limit (USD)").fill("40")
+    page.get_by_label("Reset").select_option("daily")
+    page.get_by_role("button", name="Save limit").click()
+    page.wait_for_url("**/keys/")
+    assert "$40.00 per day" in page.content()
+    key.refresh_from_db()
+    assert (key.spend_limit_nanos, key.spend_limit_period) == (40_000_000_000, "daily")
+
+    # Revoke it through the confirmation page: the very next call is refused.
     page.get_by_role("link", name="Revoke My laptop").click()
     page.shots("revoke-confirmation")
     page.get_by_role("button", name="Revoke key").click()
