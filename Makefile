@@ -24,10 +24,12 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev system-deps node-deps
 
-# What the browser tests need from Debian (Chromium; Playwright drives it, never downloads one).
+# What the tests need from Debian: Chromium for the browser tests (Playwright drives it, never
+# downloads one) and pg_dump, which proves no API key secret is ever stored.
 .PHONY: system-deps
 system-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v pg_dump >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null; }
 
 # Node tools for tests, pinned in package-lock.json: solc compiles the test ERC-20 (billing/chains/contracts),
 # hardhat@2 runs a local EVM node in one end-to-end test. Installed once; tests never download.

@@ -60,6 +60,7 @@ def add_funds(request):
         # Stripe's own ceiling is stated as Stripe's; a MAX_DEPOSIT_NANOS below it is stated as ours.
         "max_is_ours": 0 < settings.MAX_DEPOSIT_NANOS == maximum,
         "checkout": request.GET.get("checkout"),
+        "section": "funds",
         **history,
     }
     return render(request, "billing/add_funds.html", context, status=400 if form.errors else 200)
