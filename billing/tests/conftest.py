@@ -86,6 +86,7 @@ def hardhat(chain_settings):
         yield Web3(HTTPProvider(url))
 
 
+@pytest.fixture
 def fake_stripe():
     fake = stripe_fakes.FakeStripe()
     yield fake
