@@ -348,6 +348,7 @@ class _Stream:
                 self.pending.append(out)
             if self.text or self.finished:
                 return
+        raise NodeFailed("node_bad_response")  # ended with no token and no [DONE]: not a stream we know
 
     def usage_chunk(self, settlement) -> bytes:
         template = self.template or {"id": f"chatcmpl-{self.admission.request_id.hex}", "created": int(time.time())}
