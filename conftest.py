@@ -84,3 +84,4 @@ def _reset_ledger_caches():
 
 # The browser (headless Chromium through Playwright) for any test that asks for `page`.
 from tests.browser import _playwright, chromium, page  # noqa: E402, F401
+from tests.servers import asgi_server  # noqa: E402, F401

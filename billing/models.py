@@ -173,3 +173,53 @@ class CatalogModel(models.Model):
 
     def __str__(self):
         return self.model_id
+
+
+class Notification(models.Model):
+    """A low-balance alert for an Account: one row per downward crossing of a threshold.
+
+    Rows are written in the same database transaction as the ledger change that crossed the
+    threshold, so a crossing is recorded exactly once; emails and desktop pushes go out after commit.
+    """
+
+    class Kind(models.TextChoices):
+        LOW_BALANCE = "low_balance", "Low balance"
+        BALANCE_DEPLETED = "balance_depleted", "Balance used up"
+
+    class EmailStatus(models.TextChoices):
+        NONE = "none"  # this threshold sends no email
+        PENDING = "pending"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    threshold_nanos = models.BigIntegerField()
+    balance_nanos = models.BigIntegerField()  # the balance right after the crossing
+    desktop = models.BooleanField(default=False)
+    email_status = models.CharField(max_length=10, choices=EmailStatus.choices, default=EmailStatus.NONE)
+    email_attempts = models.PositiveSmallIntegerField(default=0)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The notification list and the event stream: an Account's newest first / after an id.
+            models.Index(fields=["account", "-id"], name="notification_account_id"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.account})"
+
+
+class AlertPreference(models.Model):
+    """A member's choice of low-balance emails for one Account (no row: emails on)."""
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="alert_preferences")
+    account = models.ForeignKey("accounts.Account", on_delete=models.CASCADE, related_name="alert_preferences")
+    low_balance_email = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "account"], name="alertpreference_unique")]

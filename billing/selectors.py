@@ -39,3 +39,21 @@ def balance_summary(*, account) -> dict:
             "blocked_nanos": 0,
         },
     }
+
+
+def notifications_for_account(*, account, unread_only: bool = False):
+    """Unread first, then newest first."""
+    from django.db.models import F
+
+    from .models import Notification
+
+    qs = Notification.objects.filter(account=account)
+    if unread_only:
+        qs = qs.filter(read_at__isnull=True)
+    return qs.order_by(F("read_at").desc(nulls_first=True), "-id")
+
+
+def unread_notification_count(*, account) -> int:
+    from .models import Notification
+
+    return Notification.objects.filter(account=account, read_at__isnull=True).count()

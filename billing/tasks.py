@@ -30,3 +30,23 @@ def ledger_check_task():
         if settings.ADMINS:
             mail_admins("Ledger check FAILED", "\n".join(report.problems))
     return report.ok
+
+
+@shared_task(bind=True, max_retries=8, acks_late=True)
+def alert_email_send(self, notification_id):
+    from .alerts import EmailNotSent, alert_email_deliver
+
+    try:
+        return alert_email_deliver(notification_id=notification_id)
+    except EmailNotSent as exc:
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+
+
+@shared_task
+def alerts_email_sweep():
+    from .alerts import alerts_email_sweep as sweep
+
+    ids = sweep()
+    for notification_id in ids:
+        alert_email_send.delay(notification_id)
+    return len(ids)

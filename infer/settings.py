@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.current_account",
+                "billing.context_processors.balance_alerts",
             ],
         },
     },
@@ -182,6 +183,7 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-rollup": {"task": "billing.tasks.ledger_rollup", "schedule": 5.0},
     "holds-expire": {"task": "billing.tasks.holds_expire", "schedule": 30.0},
     "ledger-check": {"task": "billing.tasks.ledger_check_task", "schedule": 3600.0},
+    "alerts-email-sweep": {"task": "billing.tasks.alerts_email_sweep", "schedule": 60.0},
 }
 
 # --- Money ------------------------------------------------------------------------------------

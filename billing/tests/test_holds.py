@@ -20,7 +20,7 @@ from billing.services import (
 )
 from conftest import fund
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_writer")]
 
 
 @pytest.fixture
@@ -65,7 +65,10 @@ def test_admission_is_refused_past_the_in_flight_limit(buyer):
 def test_settlement_releases_its_hold_exactly_once(buyer):
     hold = hold_place(ledger_account_id=buyer.id, amount_nanos=600, key="request:1")
     posting = Posting(
-        "usage:1", "usage", ((buyer.id, -250), (system_ledger_account_id("platform:revenue"), 250)), release_hold_id=hold.id
+        "usage:1",
+        "usage",
+        ((buyer.id, -250), (system_ledger_account_id("platform:revenue"), 250)),
+        release_hold_id=hold.id,
     )
     transactions_post([posting])
     transactions_post([posting])  # a replay releases nothing more

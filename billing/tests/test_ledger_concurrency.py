@@ -13,7 +13,7 @@ from billing.selectors import buyer_ledger_account, ledger_account_balance, oper
 from billing.services import ledger_rollup, system_ledger_account_id, transaction_post
 from conftest import fund
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ledger_writer")]
 
 
 def _in_thread(fn):

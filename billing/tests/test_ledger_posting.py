@@ -16,7 +16,7 @@ from billing.services import (
     transactions_post,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_writer")]
 
 
 @pytest.fixture
