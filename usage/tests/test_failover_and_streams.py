@@ -158,7 +158,7 @@ def test_it_settles_concurrent_requests_in_shared_commits(alice_client, alice_ac
     from usage.settlement import settler
 
     fund(alice_account, 1_000_000_000)
-    before = settler().settled
+    before = settler().items
     threads = [
         threading.Thread(
             target=lambda: alice_client.chat.completions.create(model=CHEAP_MODEL, messages=MESSAGES, max_tokens=3)
@@ -169,5 +169,5 @@ def test_it_settles_concurrent_requests_in_shared_commits(alice_client, alice_ac
         t.start()
     for t in threads:
         t.join()
-    assert settler().settled - before == 20 == UsageRecord.objects.count()
+    assert settler().items - before == 20 == UsageRecord.objects.count()
     assert ledger_check().ok
