@@ -140,8 +140,14 @@ def _meter(admission, *, text: str, node_usage: dict | None):
 
 
 async def _settle(settlement, *, wait: bool = True):
+    """Hand a settlement to the group commit; by default wait until it is committed.
+
+    GATEWAY_AWAIT_SETTLEMENT off answers without waiting for the commit: the cost is already fixed,
+    and a settlement that never commits (the process dies) leaves only a hold that expires, so the
+    buyer is never charged twice, but that request goes unbilled.
+    """
     future = settler().submit(settlement)
-    if wait:
+    if wait and settings.GATEWAY_AWAIT_SETTLEMENT:
         return await asyncio.wrap_future(future)
     return None
 
