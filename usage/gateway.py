@@ -139,6 +139,10 @@ def _meter(admission, *, text: str, node_usage: dict | None):
     return billed_in, billed_out, False, node_in, node_out, False
 
 
+# Request ids handed to settlement by a view still running (so a cancelled view knows whether to).
+_settled: set = set()
+
+
 async def _settle(settlement, *, wait: bool = True):
     """Hand a settlement to the group commit; by default wait until it is committed.
 
@@ -146,6 +150,7 @@ async def _settle(settlement, *, wait: bool = True):
     and a settlement that never commits (the process dies) leaves only a hold that expires, so the
     buyer is never charged twice, but that request goes unbilled.
     """
+    _settled.add(settlement.request_id)
     future = settler().submit(settlement)
     if wait and settings.GATEWAY_AWAIT_SETTLEMENT:
         return await asyncio.wrap_future(future)
@@ -480,9 +485,21 @@ async def _handle(request, endpoint):
         )
     except GatewayError as exc:
         return error_response(exc)
-    if admission.request.stream:
-        return await _stream(admission, started)
-    return await _complete(admission, started)
+    try:
+        if admission.request.stream:
+            return await _stream(admission, started)
+        return await _complete(admission, started)
+    except asyncio.CancelledError:
+        # The client hung up before any answer reached it: nothing delivered, nothing charged, and
+        # the hold is released now rather than at its expiry.
+        if admission.request_id not in _settled:
+            free = _settle_free(
+                admission, route=None, status=Status.CLIENT_CLOSED, error_code="client_closed", started=started
+            )
+            await _settle(free, wait=False)
+        raise
+    finally:
+        _settled.discard(admission.request_id)
 
 
 @csrf_exempt

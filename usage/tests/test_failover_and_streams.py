@@ -171,3 +171,28 @@ def test_it_settles_concurrent_requests_in_shared_commits(alice_client, alice_ac
         t.join()
     assert settler().items - before == 20 == UsageRecord.objects.count()
     assert ledger_check().ok
+
+
+def test_it_releases_the_hold_at_once_when_a_client_leaves_before_the_answer(
+    gateway_server, alice_key, alice_account, operator_account, demo_node_factory
+):
+    fund(alice_account, 1_000_000_000)
+    slow = demo_node_factory(latency_ms=3000)
+    services.node_create(account=operator_account, name="slow", base_url=slow.url, model_ids=MODELS)
+    body = {"model": CHEAP_MODEL, "messages": MESSAGES, "max_tokens": 5}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{gateway_server.url}/v1/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {alice_key.secret}"},
+            timeout=0.5,
+        )
+    deadline = time.monotonic() + 10
+    while not UsageRecord.objects.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    record = UsageRecord.objects.get()
+    assert record.status == "client_closed" and record.cost_nanos == 0
+    assert not Hold.objects.filter(released_at__isnull=True).exists()
+    assert _balance(alice_account) == 1_000_000_000
+    assert ledger_check().ok
