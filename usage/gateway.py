@@ -43,19 +43,27 @@ def _error(status, message, *, type="server_error", code=None):
 class Health:
     latency_ms: float = 0.0
     error_rate: float = 0.0  # exponentially weighted share of failed requests
+    persisted_at: float = 0.0  # when a settlement last carried it to the database
+    last_ok: bool = True
 
 
 _health: dict[int, Health] = {}
 ALPHA = 0.1
 
 
-def health_note(node_id: int, *, ok: bool, latency_ms: float | None = None) -> tuple:
+def health_note(node_id: int, *, ok: bool, latency_ms: float | None = None) -> tuple | None:
+    """Update this process's view of a node; return it for the database at most once a second
+    (and whenever the node's state flips), so a busy node's row is not rewritten by every batch."""
     health = _health.setdefault(node_id, Health())
     health.error_rate = (1 - ALPHA) * health.error_rate + ALPHA * (0.0 if ok else 1.0)
     if latency_ms is not None:
         health.latency_ms = (
             latency_ms if not health.latency_ms else (1 - ALPHA) * health.latency_ms + ALPHA * latency_ms
         )
+    now = time.monotonic()
+    if ok == health.last_ok and now - health.persisted_at < 1.0:
+        return None
+    health.persisted_at, health.last_ok = now, ok
     return (node_id, ok, int(health.latency_ms), int(health.error_rate * 1_000_000))
 
 
@@ -157,7 +165,7 @@ async def _settle(settlement, *, wait: bool = True):
     return None
 
 
-def _settle_free(admission, *, route, status, error_code, started, node_health=None):
+def _settle_free(admission, *, route, status, error_code, started):
     """A request that produced nothing: its hold is released and it is recorded at no cost."""
     return settlement_build(
         admission=admission,
