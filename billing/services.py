@@ -598,9 +598,18 @@ def hold_place_request(*, ledger_account_id: int, amount_nanos: int, key: str) -
         "now": now,
         "expires": now + timedelta(seconds=settings.HOLD_TIMEOUT_SECONDS),
     }
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        cursor.execute(HOLD_PLACE_SQL, params)
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:
+            cursor.execute(HOLD_PLACE_SQL, params)  # the caller's transaction decides how it commits
+        elif type(cursor.cursor).__name__ == "ClientCursor":
+            # One round trip: a multi-statement query runs as one implicit transaction, so SET LOCAL
+            # applies to this statement alone.
+            cursor.execute("SET LOCAL synchronous_commit TO OFF; " + HOLD_PLACE_SQL, params)
+            cursor.nextset()
+        else:
+            with transaction.atomic():
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                cursor.execute(HOLD_PLACE_SQL, params)
         row = cursor.fetchone()
     if row is None:
         raise _admission_refused(ledger_account_id)
