@@ -360,7 +360,8 @@ class _Stream:
             else:
                 over = self.chunks >= limit
             if over:
-                kept = tokenizers.truncate_text(name, candidate, limit) if self.admission.prompt_tokens else self.text
+                verified = self.admission.prompt_tokens is not None
+                kept = tokenizers.truncate_text(name, candidate, limit) if verified else self.text
                 piece = kept[len(self.text) :] if kept.startswith(self.text) else ""
                 self.truncated = True
                 event["choices"][0]["finish_reason"] = "length"
