@@ -22,12 +22,29 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev system-deps
+install-dev: $(VENV)/.installed-dev system-deps node-deps
 
-# What the browser tests need from Debian (Chromium; Playwright drives it, never downloads one).
+# What the tests need from Debian: Chromium for the browser tests (Playwright drives it, never
+# downloads one) and pg_dump, which proves no API key secret is ever stored.
 .PHONY: system-deps
 system-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v pg_dump >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null; }
+
+# Node tools for tests, pinned in package-lock.json: solc compiles the test ERC-20 (billing/chains/contracts),
+# hardhat@2 runs a local EVM node in one end-to-end test. Installed once; tests never download.
+.PHONY: node-deps
+node-deps: node_modules/.installed
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Rebuild the committed ABI + bytecode after editing TestUSDC.sol.
+.PHONY: contracts
+contracts: node-deps
+	node billing/chains/contracts/compile.js > billing/chains/contracts/TestUSDC.json
 
 run: install
 	PORT=$(PORT) $(BIN)/python -m infer.devserver

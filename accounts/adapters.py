@@ -15,5 +15,8 @@ class AccountAdapter(DefaultAccountAdapter):
     def confirm_email(self, request, email_address):
         from .services import invitations_accept_for_email
 
-        super().confirm_email(request, email_address)
-        invitations_accept_for_email(user=email_address.user, email=email_address.email)
+        # allauth reads the result: a None here would skip logging in on confirmation.
+        confirmed = super().confirm_email(request, email_address)
+        if confirmed:
+            invitations_accept_for_email(user=email_address.user, email=email_address.email)
+        return confirmed

@@ -60,6 +60,12 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
         if not header:
             return None  # let session authentication try
         key = api_key_from_header(header)
+        # Recording use is a separate, throttled write (at most once a minute per key), not part of
+        # the one-query lookup. (Imported here: services imports billing, which DRF's settings load
+        # this module ahead of.)
+        from .services import api_key_touch
+
+        api_key_touch(api_key=key)
         return KeyPrincipal(key), key
 
     def authenticate_header(self, request):

@@ -32,3 +32,15 @@ def scoped_get_or_404(queryset, request, *, field: str = "account", **lookup):
     if request_account(request) is None:
         raise Http404
     return get_object_or_404(scoped(queryset, request, field=field), **lookup)
+
+
+def request_membership(request):
+    """The signed-in person's Membership in the request's Account; None for API keys and strangers."""
+    user = getattr(request, "user", None)
+    if user is None or isinstance(user, KeyPrincipal) or not user.is_authenticated:
+        return None
+    account = request_account(request)
+    if not account:
+        return None
+    inner = getattr(request, "_request", request)
+    return getattr(inner, "membership", None)

@@ -1,6 +1,9 @@
 """Reads for accounts: memberships, API keys, invitations."""
 
-from .models import APIKey, Membership
+from django.db import models
+from django.utils import timezone
+
+from .models import APIKey, Invitation, Membership
 
 
 def memberships_for_user(*, user):
@@ -18,8 +21,23 @@ def membership_current(*, user, account_code=None):
 
 
 def api_keys_for_account(*, account):
-    return APIKey.objects.filter(account=account).order_by("-created_at")
+    """Active keys first, newest first; revoked keys stay listed so their history makes sense."""
+    return (
+        APIKey.objects.filter(account=account)
+        .select_related("created_by")
+        .order_by(models.F("revoked_at").desc(nulls_first=True), "-created_at")
+    )
 
 
 def members_of_account(*, account):
     return Membership.objects.filter(account=account).select_related("user").order_by("created_at")
+
+
+def invitations_open_for_account(*, account):
+    return (
+        Invitation.objects.filter(
+            account=account, accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
+        .select_related("invited_by")
+        .order_by("-created_at")
+    )

@@ -3,6 +3,8 @@
 import secrets
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,6 +31,19 @@ def account_create(*, name: str, owner, is_buyer: bool = True, is_operator: bool
 
 
 @transaction.atomic
+def account_update(*, account: Account, name: str, is_buyer: bool, is_operator: bool) -> Account:
+    """Rename an Account and set what it acts as (the roles go through account_roles_update)."""
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("An account needs a name", code="invalid_name")
+    if len(name) > 100:
+        raise ApplicationError("Keep the name to 100 characters or fewer", code="invalid_name")
+    account.name = name
+    account.save(update_fields=["name"])
+    return account_roles_update(account=account, is_buyer=is_buyer, is_operator=is_operator)
+
+
+@transaction.atomic
 def account_roles_update(*, account: Account, is_buyer: bool, is_operator: bool) -> Account:
     if not (is_buyer or is_operator):
         raise ApplicationError("An account acts as a buyer, an operator, or both", code="invalid_role")
@@ -45,13 +60,9 @@ def api_key_create(
     name = (name or "").strip()
     if not name:
         raise ApplicationError("Give the key a name so you can recognise it later", code="invalid_name")
-    if spend_limit_nanos is not None:
-        if isinstance(spend_limit_nanos, bool) or not isinstance(spend_limit_nanos, int) or spend_limit_nanos <= 0:
-            raise ApplicationError("A spend limit must be a positive amount", code="invalid_spend_limit")
-        if spend_limit_period not in APIKey.Period.values:
-            raise ApplicationError("Choose a daily, weekly or monthly reset for the limit", code="invalid_period")
-    else:
-        spend_limit_period = ""
+    if len(name) > 100:
+        raise ApplicationError("Keep the key's name to 100 characters or fewer", code="invalid_name")
+    spend_limit_nanos, spend_limit_period = _spend_limit_validate(spend_limit_nanos, spend_limit_period)
     full, public_id, secret_hash = keys.generate()
     key = APIKey.objects.create(
         account=account,
@@ -61,8 +72,47 @@ def api_key_create(
         created_by=created_by,
         spend_limit_nanos=spend_limit_nanos,
         spend_limit_period=spend_limit_period,
+        period_started_at=timezone.now() if spend_limit_nanos is not None else None,
     )
     return key, full
+
+
+# The largest limit a person may set: far above any real budget, far below BigIntegerField's range.
+MAX_SPEND_LIMIT_NANOS = 1_000_000_000 * 1_000_000_000  # $1,000,000,000
+
+
+def _spend_limit_validate(nanos, period) -> tuple[int | None, str]:
+    if nanos is None:
+        return None, ""
+    if isinstance(nanos, bool) or not isinstance(nanos, int) or nanos <= 0:
+        raise ApplicationError("A spend limit must be a positive amount", code="invalid_spend_limit")
+    if nanos > MAX_SPEND_LIMIT_NANOS:
+        raise ApplicationError("A spend limit can be at most $1,000,000,000", code="invalid_spend_limit")
+    if period not in APIKey.Period.values:
+        raise ApplicationError("Choose a daily, weekly or monthly reset for the limit", code="invalid_period")
+    return nanos, period
+
+
+@transaction.atomic
+def api_key_spend_limit_set(*, api_key: APIKey, spend_limit_nanos: int | None, spend_limit_period: str = "") -> APIKey:
+    """Set, change or remove (None) a key's spend limit.
+
+    Changing only the amount keeps what was spent this period; a new reset period, or a limit on a
+    key that had none, starts a fresh period now.
+    """
+    spend_limit_nanos, spend_limit_period = _spend_limit_validate(spend_limit_nanos, spend_limit_period)
+    # Locked: settlement adds to period_spent_nanos on this row at the same time.
+    api_key = APIKey.objects.select_for_update().get(id=api_key.id)
+    fields = ["spend_limit_nanos", "spend_limit_period"]
+    if spend_limit_nanos is None:
+        api_key.period_spent_nanos, api_key.period_started_at = 0, None
+        fields += ["period_spent_nanos", "period_started_at"]
+    elif api_key.spend_limit_nanos is None or api_key.spend_limit_period != spend_limit_period:
+        api_key.period_spent_nanos, api_key.period_started_at = 0, timezone.now()
+        fields += ["period_spent_nanos", "period_started_at"]
+    api_key.spend_limit_nanos, api_key.spend_limit_period = spend_limit_nanos, spend_limit_period
+    api_key.save(update_fields=fields)
+    return api_key
 
 
 def api_key_revoke(*, api_key: APIKey) -> APIKey:
@@ -84,16 +134,25 @@ def api_key_touch(*, api_key: APIKey, now=None) -> None:
 @transaction.atomic
 def invitation_create(*, account: Account, email: str, role: str, invited_by) -> Invitation:
     email = (email or "").strip().lower()
-    if not email or "@" not in email:
-        raise ApplicationError("Enter the email address of the person to invite", code="invalid_email")
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ApplicationError("Enter the email address of the person to invite", code="invalid_email") from None
     if role not in Membership.Role.values or role == Membership.Role.OWNER:
         raise ApplicationError("Invite as an admin or a member", code="invalid_role")
     if Membership.objects.filter(account=account, user__email__iexact=email).exists():
         raise ApplicationError(f"{email} is already a member of {account.name}", code="already_member")
-    if Invitation.objects.filter(
-        account=account, email=email, accepted_at__isnull=True, revoked_at__isnull=True
-    ).exists():
-        raise ApplicationError(f"{email} already has an open invitation", code="already_invited")
+    pending = (
+        Invitation.objects.select_for_update()
+        .filter(account=account, email=email, accepted_at__isnull=True, revoked_at__isnull=True)
+        .first()
+    )
+    if pending is not None:
+        if pending.is_open:
+            raise ApplicationError(f"{email} already has an open invitation", code="already_invited")
+        # An expired invitation still holds the one-open-invitation slot: close it, then invite anew.
+        pending.revoked_at = timezone.now()
+        pending.save(update_fields=["revoked_at"])
     invitation = Invitation.objects.create(
         account=account,
         email=email,
@@ -102,9 +161,10 @@ def invitation_create(*, account: Account, email: str, role: str, invited_by) ->
         invited_by=invited_by,
         expires_at=timezone.now() + INVITATION_TTL,
     )
-    from .emails import send_invitation
+    from .tasks import invitation_send
 
-    transaction.on_commit(lambda: send_invitation(invitation))
+    # SMTP is slow and outside the database: send after commit, from a worker.
+    transaction.on_commit(lambda: invitation_send.delay(invitation.id))
     return invitation
 
 
@@ -133,27 +193,58 @@ def invitations_accept_for_email(*, user, email: str) -> list[Membership]:
 
 
 def invitation_revoke(*, invitation: Invitation) -> None:
-    Invitation.objects.filter(id=invitation.id, accepted_at__isnull=True).update(revoked_at=timezone.now())
+    Invitation.objects.filter(id=invitation.id, accepted_at__isnull=True, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def _forbidden(message: str) -> ApplicationError:
+    return ApplicationError(message, code="forbidden", status_code=403)
+
+
+def _require_manager(acting: Membership | None, account: Account) -> None:
+    if acting is None or acting.account_id != account.id or not acting.can_manage:
+        raise _forbidden("Only owners and admins can manage the team")
 
 
 @transaction.atomic
-def membership_role_change(*, membership: Membership, role: str, acting) -> Membership:
+def membership_role_change(*, membership: Membership, role: str, acting: Membership) -> Membership:
+    """Owners and admins change roles; only an owner grants or takes away the owner role."""
     if role not in Membership.Role.values:
-        raise ApplicationError("Unknown role", code="invalid_role")
+        raise ApplicationError("Choose owner, admin or member", code="invalid_role")
+    _require_manager(acting, membership.account)
+    # Lock the Account's owners first so two demotions at once cannot leave it with none.
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(account=membership.account_id, role=Membership.Role.OWNER)
+        .values_list("id", flat=True)
+    )
     membership = Membership.objects.select_for_update().get(id=membership.id)
-    if membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER:
-        owners = Membership.objects.filter(account=membership.account, role=Membership.Role.OWNER).count()
-        if owners <= 1:
-            raise ApplicationError("An account needs at least one owner", code="last_owner")
+    touches_owner = Membership.Role.OWNER in (membership.role, role)
+    if touches_owner and acting.role != Membership.Role.OWNER:
+        raise _forbidden("Only an owner can grant or take away the owner role")
+    if membership.role == Membership.Role.OWNER and role != Membership.Role.OWNER and len(owners) <= 1:
+        raise ApplicationError("An account needs at least one owner: make someone else owner first", code="last_owner")
     membership.role = role
     membership.save(update_fields=["role"])
     return membership
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership) -> None:
-    if membership.role == Membership.Role.OWNER:
-        owners = Membership.objects.select_for_update().filter(account=membership.account, role=Membership.Role.OWNER)
-        if owners.count() <= 1:
-            raise ApplicationError("An account needs at least one owner", code="last_owner")
-    membership.delete()
+def membership_remove(*, membership: Membership, acting: Membership) -> None:
+    """Remove a member, or leave (acting is the membership itself); the last owner cannot go."""
+    leaving = acting is not None and acting.id == membership.id
+    if not leaving:
+        _require_manager(acting, membership.account)
+        if membership.role == Membership.Role.OWNER and acting.role != Membership.Role.OWNER:
+            raise _forbidden("Only an owner can remove an owner")
+    owners = list(
+        Membership.objects.select_for_update()
+        .filter(account=membership.account_id, role=Membership.Role.OWNER)
+        .values_list("id", flat=True)
+    )
+    if membership.role == Membership.Role.OWNER and len(owners) <= 1:
+        raise ApplicationError(
+            "An account needs at least one owner: make someone else owner before leaving", code="last_owner"
+        )
+    Membership.objects.filter(id=membership.id).delete()

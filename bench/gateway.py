@@ -52,7 +52,12 @@ from accounts.models import User  # noqa: E402
 from accounts.services import account_create, api_key_create  # noqa: E402
 from billing.checks import ledger_check  # noqa: E402
 from billing.selectors import buyer_ledger_account  # noqa: E402
-from billing.services import ledger_rollup, system_ledger_account_id, transaction_post  # noqa: E402
+from billing.services import (  # noqa: E402
+    holds_expire,
+    ledger_rollup,
+    system_ledger_account_id,
+    transaction_post,
+)
 from usage.models import UsageRecord  # noqa: E402
 from usage.services import node_create  # noqa: E402
 
@@ -269,6 +274,7 @@ def main():
         stop(node)
 
     ledger_rollup()
+    holds_expire()  # what beat does every 30 s: holds of requests that died (none expected here)
     report = ledger_check()
     ledger.refresh_from_db()
     spent = sum(UsageRecord.objects.filter(account=buyer).values_list("cost_nanos", flat=True))

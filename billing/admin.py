@@ -2,7 +2,19 @@
 
 from django.contrib import admin
 
-from .models import CatalogModel, Entry, Hold, LedgerAccount, Tier, Transaction
+from .models import (
+    CardDispute,
+    CardPayment,
+    CatalogModel,
+    ChainCursor,
+    ChainDeposit,
+    DepositAddress,
+    Entry,
+    Hold,
+    LedgerAccount,
+    Tier,
+    Transaction,
+)
 from .money import format_cost
 from .selectors import ledger_account_balance
 
@@ -81,3 +93,74 @@ class TierAdmin(admin.ModelAdmin):
 class CatalogModelAdmin(admin.ModelAdmin):
     list_display = ["model_id", "display_name", "tier", "context_length", "tokenizer", "is_active"]
     list_filter = ["tier", "is_active"]
+
+
+# --- USDC deposits: read-only; the scanners are the only writers ---------------------------------------
+
+
+@admin.register(DepositAddress)
+class DepositAddressAdmin(ReadOnlyAdmin):
+    list_display = ["account", "network", "address", "derivation_index", "created_at"]
+    list_filter = ["network"]
+    search_fields = ["address", "token_account", "account__name"]
+
+
+@admin.register(ChainDeposit)
+class ChainDepositAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "account", "network", "amount", "status", "tx_hash", "block_number"]
+    list_filter = ["network", "status"]
+    search_fields = ["tx_hash", "from_address", "to_address", "account__name"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return format_cost(obj.amount_nanos)
+
+
+@admin.register(ChainCursor)
+class ChainCursorAdmin(ReadOnlyAdmin):
+    list_display = ["network", "block_number", "updated_at"]
+
+
+class CardDisputeInline(admin.TabularInline):
+    model = CardDispute
+    fields = ["dispute_id", "status", "stripe_status", "reason", "amount_nanos", "debited_nanos", "reinstated_nanos"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CardPayment)
+class CardPaymentAdmin(ReadOnlyAdmin):
+    """Card deposits as Stripe reported them; money moves only through verified webhooks."""
+
+    list_display = ["code", "account", "status", "amount", "credited", "refunded", "created_at", "credited_at"]
+    list_filter = ["status"]
+    search_fields = ["code", "account__name", "checkout_session_id", "payment_intent_id", "charge_id"]
+    list_select_related = ["account"]
+    inlines = [CardDisputeInline]
+    show_full_result_count = False
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return format_cost(obj.amount_nanos)
+
+    @admin.display(description="Credited")
+    def credited(self, obj):
+        return format_cost(obj.credited_nanos)
+
+    @admin.display(description="Refunded")
+    def refunded(self, obj):
+        return format_cost(obj.refunded_nanos)
+
+
+@admin.register(CardDispute)
+class CardDisputeAdmin(ReadOnlyAdmin):
+    list_display = ["dispute_id", "account", "status", "stripe_status", "amount_nanos", "created_at", "closed_at"]
+    list_filter = ["status"]
+    search_fields = ["dispute_id", "account__name"]
+    list_select_related = ["account"]

@@ -1,12 +1,15 @@
-"""The double-entry ledger (accounts, transactions, entries), holds, and the priced model catalog.
+"""The double-entry ledger (accounts, transactions, entries), holds, the priced model catalog, deposits.
 
 Ledger rows are append-only: PostgreSQL triggers (billing/sql/ledger.sql) refuse any UPDATE or DELETE
 of an entry or transaction, and a deferred constraint trigger refuses, at commit, a transaction whose
 entries do not sum to zero.
 """
 
+import uuid
+
+from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -175,6 +178,109 @@ class CatalogModel(models.Model):
         return self.model_id
 
 
+# --- USDC deposits on chain (billing/chains/) ----------------------------------------------------------
+
+
+class Network(models.TextChoices):
+    ETHEREUM = "ethereum", "Ethereum"
+    BASE = "base", "Base"
+    SOLANA = "solana", "Solana"
+
+
+class DepositAddress(models.Model):
+    """An Account's USDC deposit address on one network, derived from HD keys (BIP-44) at `derivation_index`."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="deposit_addresses")
+    network = models.CharField(max_length=20, choices=Network.choices)
+    derivation_index = models.PositiveIntegerField()
+    address = models.CharField(max_length=64)
+    # Solana: the wallet's associated token account for the USDC mint, which is what receives USDC.
+    token_account = models.CharField(max_length=64, blank=True)
+    # Solana: the newest signature of `token_account` whose transaction was processed at `finalized`.
+    last_signature = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "network"], name="depositaddress_one_per_network"),
+            models.UniqueConstraint(fields=["network", "address"], name="depositaddress_address_unique"),
+            models.UniqueConstraint(fields=["network", "derivation_index"], name="depositaddress_index_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.network}:{self.address}"
+
+
+class ChainDeposit(models.Model):
+    """One USDC transfer into a deposit address: an EVM log or a Solana instruction, credited at most once."""
+
+    class Status(models.TextChoices):
+        SEEN = "seen", "Seen"  # first sighting, in a block that is not finalized yet
+        CONFIRMING = "confirming", "Confirming"  # seen again, still canonical, waiting for finality
+        FINALIZED = "finalized", "Finalized"  # finalized and canonical; credit follows in the same run
+        BELOW_MINIMUM = "below_minimum", "Waiting for $5 total"  # finalized, uncredited total under the minimum
+        CREDITED = "credited", "Credited"
+        ORPHANED = "orphaned", "Dropped by a reorg"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="chain_deposits")
+    deposit_address = models.ForeignKey(DepositAddress, on_delete=models.PROTECT, related_name="deposits")
+    network = models.CharField(max_length=20, choices=Network.choices)
+    tx_hash = models.CharField(max_length=100)  # EVM transaction hash (0x…) or Solana signature
+    log_index = models.CharField(max_length=20)  # EVM log index, or Solana instruction ("3" or inner "3.1")
+    from_address = models.CharField(max_length=64, blank=True)
+    to_address = models.CharField(max_length=64)
+    amount_units = models.BigIntegerField()  # USDC base units (6 decimals)
+    amount_nanos = models.BigIntegerField()
+    block_number = models.BigIntegerField()  # Solana: the slot
+    block_hash = models.CharField(max_length=100, blank=True)  # Solana: blank (finality comes from commitment)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SEEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    credited_at = models.DateTimeField(null=True, blank=True)
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One row per transfer, whatever block it lands in: a re-included transaction updates its row.
+            models.UniqueConstraint(fields=["network", "tx_hash", "log_index"], name="chaindeposit_transfer_unique"),
+            models.CheckConstraint(condition=Q(amount_units__gt=0), name="chaindeposit_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status="credited", transaction__isnull=False, credited_at__isnull=False)
+                | ~Q(status="credited") & Q(transaction__isnull=True),
+                name="chaindeposit_credited_has_transaction",
+            ),
+        ]
+        indexes = [
+            # The portal's and the API's deposit history, newest first.
+            models.Index(fields=["account", "-created_at"], name="chaindeposit_account_recent"),
+            # The scanner's work: uncredited deposits by network and block.
+            models.Index(
+                fields=["network", "block_number"],
+                condition=Q(status__in=["seen", "confirming", "finalized", "below_minimum"]),
+                name="chaindeposit_open",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.network}:{self.tx_hash}:{self.log_index}"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"chain:{self.network}:{self.tx_hash}:{self.log_index}"
+
+
+class ChainCursor(models.Model):
+    """How far an EVM network has been scanned for good: every block up to `block_number` is finalized and done."""
+
+    network = models.CharField(max_length=20, choices=Network.choices, unique=True)
+    block_number = models.BigIntegerField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.network}@{self.block_number}"
+
+
 class Notification(models.Model):
     """A low-balance alert for an Account: one row per downward crossing of a threshold.
 
@@ -223,3 +329,93 @@ class AlertPreference(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "account"], name="alertpreference_unique")]
+
+
+class CardPayment(models.Model):
+    """A card deposit through Stripe Checkout: written before the session exists, credited once by its
+    verified webhook (idempotency key `stripe:<payment intent id>`); refunds and disputes follow it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for payment"
+        CREDITED = "credited", "Credited"
+        FAILED = "failed", "Could not start"
+        EXPIRED = "expired", "Expired"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="card_payments")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    amount_nanos = models.BigIntegerField()  # what the buyer asked to pay
+    credited_nanos = models.BigIntegerField(default=0)  # what Stripe says was paid, credited once
+    refunded_nanos = models.BigIntegerField(default=0)  # cumulative refunds debited so far
+    checkout_session_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    checkout_url = models.CharField(max_length=2000, blank=True)  # Stripe-hosted page
+    payment_intent_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    charge_id = models.CharField(max_length=255, blank=True)
+    credit_transaction = models.ForeignKey(
+        Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    credited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_nanos__gt=0), name="cardpayment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_nanos__gte=0, refunded_nanos__lte=F("credited_nanos")),
+                name="cardpayment_refunds_within_credit",
+            ),
+        ]
+        indexes = [
+            # The deposit history and /api/deposits: an account's payments, newest first (keyset).
+            models.Index(fields=["account", "-created_at", "-id"], name="cardpayment_account_created"),
+        ]
+
+    def __str__(self):
+        return f"card payment {self.code}"
+
+
+class CardDispute(models.Model):
+    """A chargeback on a card payment. Funds are debited when Stripe withdraws them (any status but the
+    `warning_*` inquiries) and re-credited if the dispute is won; lost disputes stay debited."""
+
+    class Status(models.TextChoices):
+        INQUIRY = "inquiry", "Inquiry (nothing withdrawn)"
+        OPEN = "open", "Open (funds withdrawn)"
+        WON = "won", "Won (funds returned)"
+        LOST = "lost", "Lost"
+        CLOSED = "closed", "Inquiry closed"
+
+    dispute_id = models.CharField(max_length=255, unique=True)
+    card_payment = models.ForeignKey(CardPayment, on_delete=models.PROTECT, related_name="disputes")
+    # Denormalized from the payment so the gateway's dispute check is one indexed lookup.
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="card_disputes")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    stripe_status = models.CharField(max_length=40)
+    reason = models.CharField(max_length=100, blank=True)
+    amount_nanos = models.BigIntegerField()
+    debited_nanos = models.BigIntegerField(default=0)
+    reinstated_nanos = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_nanos__gt=0), name="carddispute_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(reinstated_nanos__gte=0, reinstated_nanos__lte=F("debited_nanos")),
+                name="carddispute_reinstated_within_debit",
+            ),
+        ]
+        indexes = [
+            # account_blocked_by_dispute: disputes of an account whose withdrawn funds were not returned.
+            models.Index(
+                fields=["account"],
+                condition=Q(debited_nanos__gt=0, reinstated_nanos=0),
+                name="carddispute_unsettled",
+            ),
+        ]
+
+    def __str__(self):
+        return self.dispute_id

@@ -32,6 +32,25 @@ def ledger_check_task():
     return report.ok
 
 
+@shared_task
+def chain_scan(network: str):
+    """Scan one network for USDC deposits (a beat entry per network); a no-op without its RPC URL."""
+    from .chains import scanning
+
+    report = scanning.chain_scan(network=network)
+    return None if report is None else report.__dict__
+
+
+@shared_task
+def deposit_addresses_ensure(account_id: int):
+    """Derive an Account's deposit addresses where the seed lives (the deposit worker, for Solana)."""
+    from accounts.models import Account
+
+    from .chains.services import deposit_addresses_ensure as ensure
+
+    return [a.address for a in ensure(account=Account.objects.get(id=account_id))]
+
+
 @shared_task(bind=True, max_retries=8, acks_late=True)
 def alert_email_send(self, notification_id):
     from .alerts import EmailNotSent, alert_email_deliver

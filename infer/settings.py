@@ -1,5 +1,6 @@
 """Settings for INFER, read from the environment (see .env.example for every variable)."""
 
+import uuid
 from pathlib import Path
 
 import dj_database_url
@@ -149,7 +150,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "infer.schema.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "infer.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -218,6 +219,20 @@ STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
+# Card payments are on when the secret key of the current mode and the webhook secret are set.
+# `python manage.py stripe_setup` writes dj-stripe's Account/APIKey/WebhookEndpoint rows from these
+# (migrate does it too) and prints the webhook URL to register in Stripe's dashboard.
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+STRIPE_ACCOUNT_ID = env_str("STRIPE_ACCOUNT_ID", "acct_infer")
+# The secret path of the webhook endpoint (/stripe/webhook/<uuid>/): stable per installation.
+STRIPE_WEBHOOK_UUID = env_str("STRIPE_WEBHOOK_UUID", str(uuid.uuid5(uuid.NAMESPACE_URL, f"infer-stripe:{SECRET_KEY}")))
+try:
+    uuid.UUID(STRIPE_WEBHOOK_UUID)
+except ValueError:
+    raise ImproperlyConfigured(f"STRIPE_WEBHOOK_UUID must be a UUID, got {STRIPE_WEBHOOK_UUID!r}") from None
+# Signed events older than this are refused (Stripe's replay protection).
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 20)
 
 # The development node `make run` starts and seed_demo registers.
 DEMO_NODE_URL = env_str("DEMO_NODE_URL", "http://127.0.0.1:8001")
@@ -245,9 +260,100 @@ GATEWAY_DB_THREADS = env_int("GATEWAY_DB_THREADS", 16)
 GATEWAY_AWAIT_SETTLEMENT = env_bool("GATEWAY_AWAIT_SETTLEMENT", True)
 
 # --- Chains: USDC deposits and payouts (billing/chains/, payouts/) -------------------------------
+# Deposits: a Celery beat task per network scans for USDC transfers to our deposit addresses and
+# credits them once their block is finalized and still canonical (billing/chains/). A network whose
+# RPC URL is blank is not scanned.
+CHAIN_NETWORKS = ("ethereum", "base", "solana")
+CHAIN_ETHEREUM_RPC_URL = env_str("CHAIN_ETHEREUM_RPC_URL", "")
+CHAIN_BASE_RPC_URL = env_str("CHAIN_BASE_RPC_URL", "")
+CHAIN_SOLANA_RPC_URL = env_str("CHAIN_SOLANA_RPC_URL", "")
+# The only token that counts on each network (6 decimals); check against Circle's list before production.
+CHAIN_USDC_ETHEREUM = env_str("CHAIN_USDC_ETHEREUM", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48")
+CHAIN_USDC_BASE = env_str("CHAIN_USDC_BASE", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913")
+CHAIN_USDC_SOLANA = env_str("CHAIN_USDC_SOLANA", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
+CHAIN_SCAN_INTERVAL_SECONDS = env_int("CHAIN_SCAN_INTERVAL_SECONDS", 30)
+CHAIN_SCAN_RANGE_BLOCKS = env_int("CHAIN_SCAN_RANGE_BLOCKS", 500)  # eth_getLogs block range per call
+CHAIN_SCAN_MAX_RANGES = env_int("CHAIN_SCAN_MAX_RANGES", 20)  # ranges per run; the rest waits for the next
+CHAIN_SCAN_ADDRESSES_PER_CALL = env_int("CHAIN_SCAN_ADDRESSES_PER_CALL", 100)  # recipients per eth_getLogs
+CHAIN_SOLANA_PAGE_SIZE = env_int("CHAIN_SOLANA_PAGE_SIZE", 1000)  # getSignaturesForAddress limit
+# Where a network's first scan starts; -1: its finalized block at that moment.
+CHAIN_ETHEREUM_START_BLOCK = env_int("CHAIN_ETHEREUM_START_BLOCK", -1)
+CHAIN_BASE_START_BLOCK = env_int("CHAIN_BASE_START_BLOCK", -1)
+CHAIN_RPC_TIMEOUT_SECONDS = env_int("CHAIN_RPC_TIMEOUT_SECONDS", 10)
+CHAIN_RPC_ATTEMPTS = env_int("CHAIN_RPC_ATTEMPTS", 5)  # per RPC call, with exponential backoff
+CHAIN_RPC_BACKOFF_MS = env_int("CHAIN_RPC_BACKOFF_MS", 500)
+for _network in CHAIN_NETWORKS:
+    CELERY_BEAT_SCHEDULE[f"chain-scan-{_network}"] = {
+        "task": "billing.tasks.chain_scan",
+        "schedule": float(CHAIN_SCAN_INTERVAL_SECONDS),
+        "args": (_network,),
+    }
+
+# HD deposit addresses (BIP-44). Ethereum and Base derive from account-level extended public keys
+# (m/44'/60'/0'), so the web tier holds no private key. Solana (ed25519) derives only hardened
+# children, so its addresses need the seed: only the deposit worker may have DEPOSIT_SEED_SOLANA;
+# the web tier shows the addresses the worker stored. With DEBUG on, blank values fall back to
+# keys from the public test mnemonic "abandon abandon ... about": never send real funds to them.
+DEPOSIT_XPUB_ETHEREUM = env_str("DEPOSIT_XPUB_ETHEREUM", "")
+DEPOSIT_XPUB_BASE = env_str("DEPOSIT_XPUB_BASE", "")
+DEPOSIT_SEED_SOLANA = env_str("DEPOSIT_SEED_SOLANA", "")  # hex BIP-39 seed; deposit worker only
+if DEBUG:
+    _DEMO_XPUB = (
+        "xpub6DCoCpSuQZB2jawqnGMEPS63ePKWkwWPH4TU45Q7LPXWuNd8TMtVxRrgjt"
+        "EshuqpK3mdhaWHPFsBngh5GFZaM6si3yZdUsT8ddYM3PwnATt"
+    )
+    _DEMO_SEED = (
+        "5eb00bbddcf069084889a8ab9155568165f5c453ccb85e70811aaed6f6da5fc1"
+        "9a5ac40b389cd370d086206dec8aa6c43daea6690f20ad3d8d48b2d2ce9e38e4"
+    )
+    DEPOSIT_XPUB_ETHEREUM = DEPOSIT_XPUB_ETHEREUM or _DEMO_XPUB
+    DEPOSIT_XPUB_BASE = DEPOSIT_XPUB_BASE or _DEMO_XPUB
+    DEPOSIT_SEED_SOLANA = DEPOSIT_SEED_SOLANA or _DEMO_SEED
 
 # --- Balance notifications ---------------------------------------------------------------------
 
 # --- Payouts -----------------------------------------------------------------------------------
+# A new or changed payout destination can receive money only after this long.
+PAYOUT_DESTINATION_LOCK_SECONDS = env_int("PAYOUT_DESTINATION_LOCK_SECONDS", 24 * 3600)
+# A payout's hold on earnings outlives any normal approval and confirmation; holds_expire and
+# check_ledger treat a hold past its expiry as abandoned, so keep this long.
+PAYOUT_HOLD_TTL_SECONDS = env_int("PAYOUT_HOLD_TTL_SECONDS", 90 * 24 * 3600)
+# KYC-verified operators' payouts up to this amount skip finance review (0: every payout is reviewed).
+PAYOUT_AUTO_APPROVE_MAX_NANOS = env_int("PAYOUT_AUTO_APPROVE_MAX_NANOS", 0)
+# The platform's hot wallet on Ethereum and Base (one EVM key). Secret: never logged or shown.
+PAYOUT_HOT_WALLET_PRIVATE_KEY = env_str("PAYOUT_HOT_WALLET_PRIVATE_KEY", "")
+# The RPC endpoints and USDC contracts are the deposits' (CHAIN_<NETWORK>_RPC_URL, CHAIN_USDC_<NETWORK>),
+# read from the same variables so both always agree.
+PAYOUT_EVM_NETWORKS = {
+    "ethereum": {
+        "rpc_url": env_str("CHAIN_ETHEREUM_RPC_URL", ""),
+        "usdc": env_str("CHAIN_USDC_ETHEREUM", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"),
+    },
+    "base": {
+        "rpc_url": env_str("CHAIN_BASE_RPC_URL", ""),
+        "usdc": env_str("CHAIN_USDC_BASE", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"),
+    },
+}
+PAYOUT_GAS_LIMIT = env_int("PAYOUT_GAS_LIMIT", 120_000)
+# Bank payouts through Stripe Connect transfers (uses STRIPE_*_SECRET_KEY); the API base can point
+# at a local Stripe mock.
+PAYOUT_STRIPE_API_BASE = env_str("PAYOUT_STRIPE_API_BASE", "https://api.stripe.com")
+CELERY_BEAT_SCHEDULE["payouts-confirm"] = {"task": "payouts.tasks.payouts_confirm", "schedule": 30.0}
 
 # --- KYC and violations ------------------------------------------------------------------------
+# Identity documents: JPEG, PNG or PDF (checked by their first bytes) up to this size.
+KYC_MAX_DOCUMENT_BYTES = env_int("KYC_MAX_DOCUMENT_BYTES", 10 * 1024 * 1024)
+# Documents of a closed Account are erased this many days after it closed (kyc.tasks, daily).
+KYC_DOCUMENT_RETENTION_DAYS = env_int("KYC_DOCUMENT_RETENTION_DAYS", 5 * 365)
+# Automatic violations: this many disputed usage records of one operator within the window files one.
+KYC_METERING_DISAGREEMENTS_THRESHOLD = env_int("KYC_METERING_DISAGREEMENTS_THRESHOLD", 20)
+KYC_METERING_WINDOW_SECONDS = env_int("KYC_METERING_WINDOW_SECONDS", 24 * 3600)
+KYC_METERING_VIOLATION_SEVERITY = env_str("KYC_METERING_VIOLATION_SEVERITY", "medium")
+if KYC_METERING_VIOLATION_SEVERITY not in ("low", "medium", "high"):
+    raise ImproperlyConfigured("KYC_METERING_VIOLATION_SEVERITY must be low, medium or high")
+if KYC_MAX_DOCUMENT_BYTES <= 0 or KYC_METERING_DISAGREEMENTS_THRESHOLD <= 0 or KYC_METERING_WINDOW_SECONDS <= 0:
+    raise ImproperlyConfigured("KYC_* sizes, thresholds and windows must be positive")
+CELERY_BEAT_SCHEDULE |= {
+    "kyc-metering-check": {"task": "kyc.tasks.metering_disagreements_check_task", "schedule": 900.0},
+    "kyc-documents-retention": {"task": "kyc.tasks.kyc_documents_retention_task", "schedule": 86400.0},
+}

@@ -12,6 +12,7 @@ urlpatterns = [
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    path("api/", include("accounts.api_urls")),
     path("api/", include("billing.api_urls")),
     path("api/", include("usage.api_urls")),
     path("api/", include("payouts.api_urls")),

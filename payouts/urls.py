@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from . import views
+
+urlpatterns = [
+    path("payouts/", views.payouts_page, name="payouts"),
+    path("payouts/destinations/add/", views.destination_add, name="payout-destination-add"),
+    path("payouts/destinations/<uuid:code>/remove/", views.destination_remove, name="payout-destination-remove"),
+]

@@ -9,6 +9,7 @@ from .models import Node, NodeModel, UsageRecord
 
 
 class NodeForm(forms.ModelForm):
+    base_url = forms.URLField(max_length=300, assume_scheme="https", label="Base URL (OpenAI-compatible, …/v1)")
     # The node's key is sent to the node, so it is stored; staff may replace it but never read it.
     api_key = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False), label="Node API key")
 

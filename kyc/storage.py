@@ -1,0 +1,31 @@
+"""Private file storage for KYC documents: under PRIVATE_MEDIA_ROOT, owner-only, never given a public URL."""
+
+import os
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+
+
+class PrivateStorage(FileSystemStorage):
+    """Reads PRIVATE_MEDIA_ROOT on every use (so tests and deployments can point it elsewhere)."""
+
+    def __init__(self):
+        super().__init__(file_permissions_mode=0o600, directory_permissions_mode=0o700)
+
+    @property
+    def base_location(self):
+        return str(settings.PRIVATE_MEDIA_ROOT)
+
+    @property
+    def location(self):
+        return os.path.abspath(self.base_location)
+
+    def url(self, name):
+        # There is no public URL: documents are served only by kyc.views.document_view.
+        raise NotImplementedError("KYC documents have no public URL")
+
+    def deconstruct(self):
+        return ("kyc.storage.PrivateStorage", (), {})
+
+
+private_storage = PrivateStorage()
