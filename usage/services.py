@@ -14,7 +14,9 @@ from accounts.authentication import api_key_from_header
 from accounts.models import Account, APIKey
 from accounts.services import api_key_touch
 from billing import money
+from billing.card_services import BalanceDisputed
 from billing.models import CatalogModel, LedgerAccount, Transaction
+from billing.selectors import account_blocked_by_dispute
 from billing.services import (
     AdmissionRefused,
     Posting,
@@ -330,6 +332,8 @@ def request_admit(*, authorization: str | None, body: bytes, endpoint: str) -> A
             ledger_account_id=buyer_ledger_id, amount_nanos=hold_nanos, key=f"request:{request_id}"
         )
     except AdmissionRefused as exc:
+        if exc.code == "insufficient_balance" and account_blocked_by_dispute(key.account):
+            exc = BalanceDisputed()  # checked only on refusal: it costs a request in good standing nothing
         raise GatewayError(exc.message, status_code=402, type="payment_required", code=exc.code)
     api_key_touch(api_key=key, now=now)
     return Admission(
