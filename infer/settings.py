@@ -254,6 +254,10 @@ GATEWAY_METERING_TOLERANCE_PERCENT = env_int("GATEWAY_METERING_TOLERANCE_PERCENT
 GATEWAY_METERING_TOLERANCE_TOKENS = env_int("GATEWAY_METERING_TOLERANCE_TOKENS", 4)
 # Group commit: most settlements one database transaction carries.
 GATEWAY_SETTLE_BATCH_MAX = env_int("GATEWAY_SETTLE_BATCH_MAX", 200)
+# Threads (each with its own database connection) a gateway process uses for admission queries.
+GATEWAY_DB_THREADS = env_int("GATEWAY_DB_THREADS", 16)
+# Answer only once the request's settlement has committed (so the usage a client reads is stored).
+GATEWAY_AWAIT_SETTLEMENT = env_bool("GATEWAY_AWAIT_SETTLEMENT", True)
 
 # --- Chains: USDC deposits and payouts (billing/chains/, payouts/) -------------------------------
 # Deposits: a Celery beat task per network scans for USDC transfers to our deposit addresses and

@@ -10,6 +10,14 @@ from django.core.handlers.exception import convert_exception_to_response
 
 
 class GatewayASGIHandler(ASGIHandler):
+    async def __call__(self, scope, receive, send):
+        # Without Django's per-request ThreadSensitiveContext, which starts a thread for every request
+        # only to run the request signals' sync receivers: they run on Django's one shared sync thread
+        # instead. The gateway's own sync work (the database) runs in the loop's thread pool anyway.
+        if scope["type"] != "http":
+            raise ValueError("The gateway serves HTTP only")
+        await self.handle(scope, receive, send)
+
     def load_middleware(self, is_async=False):
         self._view_middleware = []
         self._template_response_middleware = []

@@ -10,6 +10,7 @@ usage stored. Every error is in OpenAI's shape.
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
@@ -27,6 +28,20 @@ from .settlement import settler
 
 Status = UsageRecord.Status
 
+_db_pool: ThreadPoolExecutor | None = None
+
+
+def _in_db_thread(fn):
+    """Run a sync (database) function off the event loop, in the gateway's own pool of threads.
+
+    Each thread keeps its database connection. The loop's default pool has only cores + 4 threads,
+    which at 16 concurrent requests left admissions queueing for a thread rather than the database.
+    """
+    global _db_pool
+    if _db_pool is None:
+        _db_pool = ThreadPoolExecutor(max_workers=settings.GATEWAY_DB_THREADS, thread_name_prefix="gateway-db")
+    return sync_to_async(fn, thread_sensitive=False, executor=_db_pool)
+
 
 def error_response(exc: GatewayError) -> JsonResponse:
     return JsonResponse(exc.body(), status=exc.status_code)
@@ -43,19 +58,27 @@ def _error(status, message, *, type="server_error", code=None):
 class Health:
     latency_ms: float = 0.0
     error_rate: float = 0.0  # exponentially weighted share of failed requests
+    persisted_at: float = 0.0  # when a settlement last carried it to the database
+    last_ok: bool = True
 
 
 _health: dict[int, Health] = {}
 ALPHA = 0.1
 
 
-def health_note(node_id: int, *, ok: bool, latency_ms: float | None = None) -> tuple:
+def health_note(node_id: int, *, ok: bool, latency_ms: float | None = None) -> tuple | None:
+    """Update this process's view of a node; return it for the database at most once a second
+    (and whenever the node's state flips), so a busy node's row is not rewritten by every batch."""
     health = _health.setdefault(node_id, Health())
     health.error_rate = (1 - ALPHA) * health.error_rate + ALPHA * (0.0 if ok else 1.0)
     if latency_ms is not None:
         health.latency_ms = (
             latency_ms if not health.latency_ms else (1 - ALPHA) * health.latency_ms + ALPHA * latency_ms
         )
+    now = time.monotonic()
+    if ok == health.last_ok and now - health.persisted_at < 1.0:
+        return None
+    health.persisted_at, health.last_ok = now, ok
     return (node_id, ok, int(health.latency_ms), int(health.error_rate * 1_000_000))
 
 
@@ -139,14 +162,25 @@ def _meter(admission, *, text: str, node_usage: dict | None):
     return billed_in, billed_out, False, node_in, node_out, False
 
 
+# Request ids handed to settlement by a view still running (so a cancelled view knows whether to).
+_settled: set = set()
+
+
 async def _settle(settlement, *, wait: bool = True):
+    """Hand a settlement to the group commit; by default wait until it is committed.
+
+    GATEWAY_AWAIT_SETTLEMENT off answers without waiting for the commit: the cost is already fixed,
+    and a settlement that never commits (the process dies) leaves only a hold that expires, so the
+    buyer is never charged twice, but that request goes unbilled.
+    """
+    _settled.add(settlement.request_id)
     future = settler().submit(settlement)
-    if wait:
+    if wait and settings.GATEWAY_AWAIT_SETTLEMENT:
         return await asyncio.wrap_future(future)
     return None
 
 
-def _settle_free(admission, *, route, status, error_code, started, node_health=None):
+def _settle_free(admission, *, route, status, error_code, started):
     """A request that produced nothing: its hold is released and it is recorded at no cost."""
     return settlement_build(
         admission=admission,
@@ -326,7 +360,8 @@ class _Stream:
             else:
                 over = self.chunks >= limit
             if over:
-                kept = tokenizers.truncate_text(name, candidate, limit) if self.admission.prompt_tokens else self.text
+                verified = self.admission.prompt_tokens is not None
+                kept = tokenizers.truncate_text(name, candidate, limit) if verified else self.text
                 piece = kept[len(self.text) :] if kept.startswith(self.text) else ""
                 self.truncated = True
                 event["choices"][0]["finish_reason"] = "length"
@@ -348,6 +383,7 @@ class _Stream:
                 self.pending.append(out)
             if self.text or self.finished:
                 return
+        raise NodeFailed("node_bad_response")  # ended with no token and no [DONE]: not a stream we know
 
     def usage_chunk(self, settlement) -> bytes:
         template = self.template or {"id": f"chatcmpl-{self.admission.request_id.hex}", "created": int(time.time())}
@@ -468,14 +504,26 @@ async def _handle(request, endpoint):
     if len(body) > settings.GATEWAY_MAX_BODY_BYTES:
         return _error(413, "The request body is too large.", type="invalid_request_error", code="body_too_large")
     try:
-        admission = await sync_to_async(request_admit, thread_sensitive=False)(
+        admission = await _in_db_thread(request_admit)(
             authorization=request.headers.get("Authorization"), body=body, endpoint=endpoint
         )
     except GatewayError as exc:
         return error_response(exc)
-    if admission.request.stream:
-        return await _stream(admission, started)
-    return await _complete(admission, started)
+    try:
+        if admission.request.stream:
+            return await _stream(admission, started)
+        return await _complete(admission, started)
+    except asyncio.CancelledError:
+        # The client hung up before any answer reached it: nothing delivered, nothing charged, and
+        # the hold is released now rather than at its expiry.
+        if admission.request_id not in _settled:
+            free = _settle_free(
+                admission, route=None, status=Status.CLIENT_CLOSED, error_code="client_closed", started=started
+            )
+            await _settle(free, wait=False)
+        raise
+    finally:
+        _settled.discard(admission.request_id)
 
 
 @csrf_exempt
@@ -493,12 +541,10 @@ async def models(request):
     if request.method != "GET":
         return _error(405, "Use GET for this endpoint.", type="invalid_request_error", code="method_not_allowed")
     try:
-        await sync_to_async(gateway_authenticate, thread_sensitive=False)(
-            authorization=request.headers.get("Authorization")
-        )
+        await _in_db_thread(gateway_authenticate)(authorization=request.headers.get("Authorization"))
     except GatewayError as exc:
         return error_response(exc)
-    rows = await sync_to_async(selectors.models_available, thread_sensitive=False)()
+    rows = await _in_db_thread(selectors.models_available)()
 
     def per_1m(nanos):
         return str(money.nanos_to_price_per_1m(nanos))

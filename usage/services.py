@@ -14,8 +14,16 @@ from accounts.authentication import api_key_from_header
 from accounts.models import Account, APIKey
 from accounts.services import api_key_touch
 from billing import money
+from billing.card_services import BalanceDisputed
 from billing.models import CatalogModel, LedgerAccount, Transaction
-from billing.services import AdmissionRefused, Posting, hold_place, system_ledger_account_id, transactions_post
+from billing.selectors import account_blocked_by_dispute
+from billing.services import (
+    AdmissionRefused,
+    Posting,
+    hold_place_request,
+    system_ledger_account_id,
+    transactions_post,
+)
 from infer.errors import ApplicationError
 
 from . import selectors, tokenizers
@@ -320,8 +328,12 @@ def request_admit(*, authorization: str | None, body: bytes, endpoint: str) -> A
     buyer_ledger_id = _buyer_ledger_id(key.account_id)
     request_id = uuid.uuid4()
     try:
-        hold = hold_place(ledger_account_id=buyer_ledger_id, amount_nanos=hold_nanos, key=f"request:{request_id}")
+        hold_id = hold_place_request(
+            ledger_account_id=buyer_ledger_id, amount_nanos=hold_nanos, key=f"request:{request_id}"
+        )
     except AdmissionRefused as exc:
+        if exc.code == "insufficient_balance" and account_blocked_by_dispute(key.account):
+            exc = BalanceDisputed()  # checked only on refusal: it costs a request in good standing nothing
         raise GatewayError(exc.message, status_code=402, type="payment_required", code=exc.code)
     api_key_touch(api_key=key, now=now)
     return Admission(
@@ -334,7 +346,7 @@ def request_admit(*, authorization: str | None, body: bytes, endpoint: str) -> A
         prompt_tokens=prompt_tokens,
         prompt_bound=bound,
         max_tokens=max_tokens,
-        hold_id=hold.id,
+        hold_id=hold_id,
         hold_nanos=hold_nanos,
         key_has_limit=key.spend_limit_nanos is not None,
     )

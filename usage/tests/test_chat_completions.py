@@ -158,3 +158,22 @@ def test_it_charges_each_request_once_under_its_request_id(alice_client, alice_a
     assert len(ids) == 3 and all(isinstance(i, uuid.UUID) for i in ids)
     assert Transaction.objects.filter(kind="usage").count() == 3
     assert ledger_check().ok
+
+
+def test_it_refuses_an_account_blocked_by_a_card_dispute_with_402(alice_client, alice, alice_account, node):
+    from billing.models import CardDispute, CardPayment
+
+    fund(alice_account, -5_000_000_000)  # a disputed payment was withdrawn after it was spent
+    payment = CardPayment.objects.create(account=alice_account, created_by=alice, amount_nanos=5_000_000_000)
+    CardDispute.objects.create(
+        dispute_id="dp_1",
+        card_payment=payment,
+        account=alice_account,
+        status="open",
+        stripe_status="needs_response",
+        amount_nanos=5_000_000_000,
+        debited_nanos=5_000_000_000,
+    )
+    with pytest.raises(openai.APIStatusError) as caught:
+        alice_client.chat.completions.create(model=CHEAP_MODEL, messages=MESSAGES)
+    assert caught.value.status_code == 402 and caught.value.body["code"] == "balance_disputed"

@@ -1,0 +1,16 @@
+"""Celery tasks for usage: thin wrappers over services.
+
+Holds of requests that died without settling are released by billing.tasks.holds_expire (beat,
+every 30 s); settlement itself never goes through Celery: it is on the request path (usage/settlement.py).
+"""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task
+def operator_nodes_suspend(account_id: int, reason: str) -> int:
+    from accounts.models import Account
+
+    return services.operator_nodes_suspend(account=Account.objects.get(id=account_id), reason=reason)
