@@ -96,6 +96,9 @@ def _flush_only_tables_with_rows():
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     original = DatabaseOperations.sql_flush
+    # Reference data loaded by data migrations (the price tiers and model catalog): no test writes it
+    # in a transactional test, and a flush would otherwise leave later tests without a catalog.
+    keep = {"billing_tier", "billing_catalogmodel"}
 
     def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
         if not tables:
@@ -103,7 +106,7 @@ def _flush_only_tables_with_rows():
         probes = " UNION ALL ".join(f"(SELECT {i} FROM {self.quote_name(t)} LIMIT 1)" for i, t in enumerate(tables))
         with self.connection.cursor() as cursor:
             cursor.execute(probes)
-            filled = [tables[i] for (i,) in cursor.fetchall()]
+            filled = [tables[i] for (i,) in cursor.fetchall() if tables[i] not in keep]
         return [
             "SET session_replication_role = replica;",
             *(f"DELETE FROM {self.quote_name(table)};" for table in filled),
@@ -113,3 +116,17 @@ def _flush_only_tables_with_rows():
     DatabaseOperations.sql_flush = sql_flush
     yield
     DatabaseOperations.sql_flush = original
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _catalog_loaded(django_db_setup, django_db_blocker):
+    """The model catalog comes from a data migration; make sure a reused test database still has it."""
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    from billing.models import CatalogModel
+
+    with django_db_blocker.unblock():
+        if not CatalogModel.objects.exists():
+            importlib.import_module("billing.migrations.0003_catalog").load(django_apps, None)

@@ -1,13 +1,11 @@
 """Fixtures for the gateway: the real ASGI app and demo nodes served by uvicorn on free ports, in threads."""
 
-import importlib
 import socket
 import threading
 import time
 
 import pytest
 import uvicorn
-from django.apps import apps as django_apps
 from openai import OpenAI
 
 from accounts.models import User
@@ -48,15 +46,6 @@ def free_port_url() -> str:
     port = sock.getsockname()[1]
     sock.close()
     return f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture(autouse=True)
-def _catalog(db):
-    """Transactional tests flush the database, the seeded catalog included: load it again."""
-    from billing.models import CatalogModel
-
-    if not CatalogModel.objects.exists():
-        importlib.import_module("billing.migrations.0003_catalog").load(django_apps, None)
 
 
 @pytest.fixture(autouse=True)
