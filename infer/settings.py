@@ -259,6 +259,10 @@ GATEWAY_DB_THREADS = env_int("GATEWAY_DB_THREADS", 16)
 # Answer only once the request's settlement has committed (so the usage a client reads is stored).
 GATEWAY_AWAIT_SETTLEMENT = env_bool("GATEWAY_AWAIT_SETTLEMENT", True)
 
+# --- Operators: node registration (usage/) -------------------------------------------------------
+# The portal's test call to a new node (one chat completion of 1 token) must answer within this.
+NODE_TEST_CALL_TIMEOUT_SECONDS = env_int("NODE_TEST_CALL_TIMEOUT_SECONDS", 20)
+
 # --- Chains: USDC deposits and payouts (billing/chains/, payouts/) -------------------------------
 # Deposits: a Celery beat task per network scans for USDC transfers to our deposit addresses and
 # credits them once their block is finalized and still canonical (billing/chains/). A network whose

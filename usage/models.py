@@ -11,6 +11,7 @@ class Node(models.Model):
     """An operator's OpenAI-compatible server (vLLM, llama.cpp server, Ollama, TGI) the gateway routes to."""
 
     class Status(models.TextChoices):
+        INACTIVE = "inactive"  # registered in the portal; goes live only after a test call succeeds
         ACTIVE = "active"
         PAUSED = "paused"  # by the operator
         SUSPENDED = "suspended"  # by staff or an automatic violation; only staff lift it
@@ -24,6 +25,9 @@ class Node(models.Model):
     api_key = models.CharField(max_length=300, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     suspended_reason = models.CharField(max_length=300, blank=True)
+    # The last test call from the portal: when, and why it failed (blank when it succeeded).
+    checked_at = models.DateTimeField(null=True, blank=True)
+    check_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Health, written by the gateway's settlement batches (exponentially weighted).
     last_success_at = models.DateTimeField(null=True, blank=True)
@@ -35,6 +39,10 @@ class Node(models.Model):
         indexes = [
             # Routing: the active nodes (joined from NodeModel by model).
             models.Index(fields=["status"], name="node_status"),
+        ]
+        constraints = [
+            # The portal names nodes in lists, the CSV statement and usage logs: one name per operator.
+            models.UniqueConstraint(fields=["account", "name"], name="node_name_unique_per_account"),
         ]
 
     def __str__(self):

@@ -30,3 +30,44 @@ def client() -> httpx.AsyncClient:
 
 def headers_for(api_key: str) -> dict:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def test_call(*, base_url: str, api_key: str, model: str) -> str:
+    """One tiny chat completion to a node before it goes live; "" when it answered well, else why not.
+
+    Synchronous (the portal's views are), with its own short-lived client and the same no-proxy rule.
+    """
+    url = f"{base_url.rstrip('/')}/chat/completions"
+    body = {"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1, "stream": False}
+    timeout = httpx.Timeout(
+        settings.NODE_TEST_CALL_TIMEOUT_SECONDS, connect=settings.GATEWAY_NODE_CONNECT_TIMEOUT_SECONDS
+    )
+    try:
+        with httpx.Client(timeout=timeout, trust_env=False, follow_redirects=False) as http:
+            response = http.post(url, json=body, headers=headers_for(api_key))
+    except httpx.ConnectError:
+        return f"We could not connect to {base_url}: is the server running and reachable from the internet?"
+    except httpx.TimeoutException:
+        return f"{base_url} did not answer a test request within {settings.NODE_TEST_CALL_TIMEOUT_SECONDS} seconds."
+    except httpx.HTTPError as exc:
+        return f"The test request to {base_url} failed: {type(exc).__name__}."
+    if response.status_code in (401, 403):
+        return f"The node refused our key (HTTP {response.status_code}): check the API key you entered."
+    if response.status_code != 200:
+        return f"The node answered HTTP {response.status_code} to a test request for `{model}`: {_error_text(response)}"
+    try:
+        payload = response.json()
+    except ValueError:
+        return "The node's answer to a test request was not JSON: is this an OpenAI-compatible server?"
+    if not isinstance(payload, dict) or not isinstance(payload.get("choices"), list) or not payload["choices"]:
+        return "The node's answer to a test request had no `choices`: is this an OpenAI-compatible server?"
+    return ""
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+    except (ValueError, AttributeError):
+        message = None
+    return (str(message) if message else response.text or "no details")[:200]

@@ -148,3 +148,44 @@ def metering_disagreements(*, operator_account, since) -> QuerySet[UsageRecord]:
 
 def nodes_of(*, account) -> QuerySet[Node]:
     return Node.objects.filter(account=account).order_by("name", "id")
+
+
+@dataclass(frozen=True)
+class NodePriceRow:
+    """A model on a node with the tier default and the operator's price (nanos per token; None: default)."""
+
+    model_id: str
+    tier_name: str
+    default_input_nanos: int
+    default_output_nanos: int
+    input_override_nanos: int | None
+    output_override_nanos: int | None
+
+    @property
+    def input_nanos(self) -> int:
+        return self.default_input_nanos if self.input_override_nanos is None else self.input_override_nanos
+
+    @property
+    def output_nanos(self) -> int:
+        return self.default_output_nanos if self.output_override_nanos is None else self.output_override_nanos
+
+
+def node_prices(*, node: Node) -> list[NodePriceRow]:
+    """The models a node serves, by model id, with what a request to it costs per token."""
+    rows = NodeModel.objects.filter(node=node).select_related("model__tier").order_by("model__model_id")
+    return [
+        NodePriceRow(
+            model_id=row.model.model_id,
+            tier_name=row.model.tier.name,
+            default_input_nanos=row.model.tier.input_price_nanos,
+            default_output_nanos=row.model.tier.output_price_nanos,
+            input_override_nanos=row.input_price_nanos,
+            output_override_nanos=row.output_price_nanos,
+        )
+        for row in rows
+    ]
+
+
+def catalog_models() -> QuerySet[CatalogModel]:
+    """Active catalog models an operator can serve, by tier then id."""
+    return CatalogModel.objects.filter(is_active=True).select_related("tier").order_by("tier__order", "model_id")

@@ -4,6 +4,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
@@ -26,7 +27,7 @@ from billing.services import (
 )
 from infer.errors import ApplicationError
 
-from . import selectors, tokenizers
+from . import nodes, selectors, tokenizers
 from .models import Node, NodeModel, UsageRecord
 
 
@@ -46,26 +47,155 @@ class GatewayError(ApplicationError):
 
 
 def _normalize_base_url(base_url: str) -> str:
+    """A node's base URL, ending in /v1; anything that is not a plain http(s) address is refused."""
     base_url = (base_url or "").strip().rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         raise ApplicationError("A node's URL starts with http:// or https://", code="invalid_url")
-    return base_url if base_url.endswith("/v1") else base_url + "/v1"
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range or not a number
+    except ValueError:
+        raise ApplicationError("That is not a valid URL: check the host and port.", code="invalid_url") from None
+    if not parts.hostname or any(c.isspace() for c in base_url):
+        raise ApplicationError(
+            "A node's URL needs a host name or IP address, e.g. https://gpu1.example.com", code="invalid_url"
+        )
+    if parts.username or parts.password:
+        # Credentials in a URL end up in logs; the node's key has its own field.
+        raise ApplicationError("Put the node's key in the key field, not in the URL.", code="invalid_url")
+    if parts.query or parts.fragment:
+        raise ApplicationError("A node's URL has no query (?...) or fragment (#...).", code="invalid_url")
+    base_url = base_url if base_url.endswith("/v1") else base_url + "/v1"
+    if len(base_url) > Node._meta.get_field("base_url").max_length:
+        raise ApplicationError("That URL is too long (300 characters at most).", code="invalid_url")
+    return base_url
 
 
 @transaction.atomic
-def node_create(*, account: Account, name: str, base_url: str, api_key: str = "", model_ids=()) -> Node:
-    """Register an operator's node and the catalog models it serves (at tier prices until set)."""
+def node_create(
+    *,
+    account: Account,
+    name: str,
+    base_url: str,
+    api_key: str = "",
+    model_ids=(),
+    status: str = Node.Status.ACTIVE,
+) -> Node:
+    """Register an operator's node and the catalog models it serves (at tier prices until set).
+
+    The portal registers nodes INACTIVE and activates them after a test call (node_register);
+    seed data, the benchmark and tests create them active directly.
+    """
     if not account.is_operator:
         raise ApplicationError("Only operator accounts run nodes", code="not_operator")
     name = (name or "").strip()
     if not name:
         raise ApplicationError("Give the node a name", code="invalid_name")
-    node = Node.objects.create(
-        account=account, name=name[:100], base_url=_normalize_base_url(base_url), api_key=api_key
-    )
+    if len(name) > 100:
+        raise ApplicationError("A node's name has at most 100 characters", code="invalid_name")
+    base_url = _normalize_base_url(base_url)
+    if Node.objects.filter(account=account, name__iexact=name).exists():
+        raise ApplicationError(f"You already have a node named {name!r}: choose another name.", code="duplicate_name")
+    node = Node.objects.create(account=account, name=name, base_url=base_url, api_key=api_key, status=status)
     for model_id in model_ids:
         node_model_set(node=node, model_id=model_id)
+    selectors.routes_cache_clear()
     return node
+
+
+def node_register(*, account: Account, name: str, base_url: str, api_key: str, model_ids) -> Node:
+    """The portal's registration: create the node inactive, then test it; it goes live only if that works.
+
+    Not atomic on purpose: the test call reaches the node over the network, outside any transaction.
+    """
+    model_ids = list(dict.fromkeys(model_ids))
+    if not model_ids:
+        raise ApplicationError("Choose at least one model the node serves.", code="no_models")
+    node = node_create(
+        account=account,
+        name=name,
+        base_url=base_url,
+        api_key=(api_key or "").strip(),
+        model_ids=model_ids,
+        status=Node.Status.INACTIVE,
+    )
+    node_check(node=node)
+    node.refresh_from_db()
+    return node
+
+
+# How many of a node's models a test call tries: enough to catch a wrong model name, few enough to be quick.
+NODE_CHECK_MAX_MODELS = 3
+
+
+def node_check(*, node: Node) -> str:
+    """Send a node a test request per served model (a few); activate an inactive node when all answer.
+
+    Returns "" on success, else the reason, which is also kept on the node for the portal to show.
+    """
+    served = list(
+        NodeModel.objects.filter(node=node).select_related("model").order_by("model__model_id")[:NODE_CHECK_MAX_MODELS]
+    )
+    if not served:
+        error = "The node serves no model yet: choose at least one."
+    else:
+        error = ""
+        for row in served:
+            error = nodes.test_call(
+                base_url=node.base_url, api_key=node.api_key, model=row.upstream_name or row.model.model_id
+            )
+            if error:
+                break
+    _node_check_record(node_id=node.id, error=error)
+    return error
+
+
+@transaction.atomic
+def _node_check_record(*, node_id: int, error: str) -> None:
+    Node.objects.filter(id=node_id).update(checked_at=timezone.now(), check_error=error[:500])
+    if not error:
+        # Only a node waiting for its first test goes live; a paused or suspended one stays as it is.
+        Node.objects.filter(id=node_id, status=Node.Status.INACTIVE).update(status=Node.Status.ACTIVE)
+    selectors.routes_cache_clear()
+
+
+@transaction.atomic
+def node_pause(*, node: Node) -> None:
+    """The operator takes an active node out of routing (maintenance); requests go to other nodes."""
+    # Conditional update: a suspension by staff racing with this must not be overwritten.
+    if not Node.objects.filter(id=node.id, status=Node.Status.ACTIVE).update(status=Node.Status.PAUSED):
+        raise ApplicationError("Only an active node can be paused.", code="not_active")
+    selectors.routes_cache_clear()
+
+
+@transaction.atomic
+def node_resume(*, node: Node) -> None:
+    """Put a paused node back into routing. A suspended node waits for staff; an inactive one for its test."""
+    if Node.objects.filter(id=node.id, status=Node.Status.PAUSED).update(status=Node.Status.ACTIVE):
+        selectors.routes_cache_clear()
+        return
+    current = Node.objects.get(id=node.id)
+    if current.status == Node.Status.SUSPENDED:
+        reason = f" ({current.suspended_reason})" if current.suspended_reason else ""
+        raise ApplicationError(f"This node was suspended by staff{reason}; contact support.", code="suspended")
+    if current.status == Node.Status.INACTIVE:
+        raise ApplicationError("This node has not passed its test call yet: test it again.", code="not_tested")
+    raise ApplicationError("This node is already active.", code="already_active")
+
+
+@transaction.atomic
+def node_prices_set(*, node: Node, prices: dict) -> None:
+    """Set a node's prices for the models it serves: {model_id: (input nanos or None, output nanos or None)}.
+
+    None is the tier default. Routes are re-read at once in this process (others within
+    GATEWAY_ROUTE_CACHE_SECONDS), so the next request is priced at the new price.
+    """
+    served = set(NodeModel.objects.filter(node=node).values_list("model__model_id", flat=True))
+    for model_id, (input_nanos, output_nanos) in prices.items():
+        if model_id not in served:
+            raise ApplicationError(f"This node does not serve {model_id!r}.", code="unknown_model")
+        node_model_set(node=node, model_id=model_id, input_price_nanos=input_nanos, output_price_nanos=output_nanos)
+    selectors.routes_cache_clear()
 
 
 @transaction.atomic

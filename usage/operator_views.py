@@ -1,0 +1,187 @@
+"""The operator portal: register nodes (tested before they go live), pause and resume them, set prices."""
+
+from django import forms
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.decorators import account_required
+from accounts.scoping import scoped_get_or_404
+from billing.money import MoneyError, nanos_to_price_per_1k, price_per_1k_to_nanos
+from infer.errors import ApplicationError
+
+from . import selectors, services
+from .models import Node
+
+
+def operator_required(view):
+    """Operator pages for an operator Account; any other Account gets a 404 page saying why."""
+
+    @account_required
+    def wrapper(request, *args, **kwargs):
+        if not request.account.is_operator:
+            return render(request, "operators/not_operator.html", {"section": "nodes"}, status=404)
+        return view(request, *args, **kwargs)
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return wrapper
+
+
+def _node_or_404(request, code):
+    """The request's Account's node; another operator's is a 404."""
+    return scoped_get_or_404(Node.objects.all(), request, code=code)
+
+
+class NodeRegisterForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100, help_text="How you recognise it, e.g. gpu-1 (Frankfurt).")
+    base_url = forms.CharField(
+        label="Base URL",
+        max_length=300,
+        help_text="The OpenAI-compatible server's address, e.g. https://gpu1.example.com:8000/v1 (vLLM, "
+        "llama.cpp server, Ollama, TGI). /v1 is added when missing.",
+        widget=forms.TextInput(attrs={"inputmode": "url", "autocomplete": "off", "spellcheck": "false"}),
+    )
+    api_key = forms.CharField(
+        label="Key to reach it (optional)",
+        max_length=300,
+        required=False,
+        help_text="Sent as <code>Authorization: Bearer …</code>. Stored to call your node; never shown again.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}, render_value=False),
+    )
+    models = forms.MultipleChoiceField(
+        label="Models it serves",
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one model."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["models"].choices = [
+            (m.model_id, f"{m.display_name} ({m.tier.name})") for m in selectors.catalog_models()
+        ]
+
+
+class PriceForm(forms.Form):
+    """Two fields per model the node serves: USD per 1K tokens for input and output; blank is the default."""
+
+    def __init__(self, *args, rows, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rows = rows
+        for row in rows:
+            for direction in ("input", "output"):
+                override = getattr(row, f"{direction}_override_nanos")
+                self.fields[f"{row.model_id}:{direction}"] = forms.CharField(
+                    label=f"{row.model_id} {direction} price per 1K tokens (USD)",
+                    required=False,
+                    max_length=20,
+                    initial="" if override is None else _per_1k_text(override),
+                    widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "default"}),
+                )
+
+    def clean(self):
+        cleaned = super().clean()
+        prices = {}
+        for row in self.rows:
+            pair = []
+            for direction in ("input", "output"):
+                name = f"{row.model_id}:{direction}"
+                text = (cleaned.get(name) or "").strip()
+                if not text:
+                    pair.append(None)
+                    continue
+                try:
+                    pair.append(price_per_1k_to_nanos(text.removeprefix("$")))
+                except MoneyError as exc:
+                    self.add_error(name, f"{row.model_id}, {direction}: {exc}.")
+                    pair.append(None)
+            prices[row.model_id] = tuple(pair)
+        cleaned["prices"] = prices
+        return cleaned
+
+    def bound_rows(self):
+        """(price row, input field, output field) for the template's table."""
+        return [(row, self[f"{row.model_id}:input"], self[f"{row.model_id}:output"]) for row in self.rows]
+
+
+def _per_1k_text(nanos: int) -> str:
+    return f"{nanos_to_price_per_1k(nanos):f}"
+
+
+@operator_required
+def nodes_page(request):
+    nodes = selectors.nodes_of(account=request.account)
+    return render(request, "operators/nodes.html", {"section": "nodes", "nodes": nodes})
+
+
+@operator_required
+def node_new(request):
+    form = NodeRegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            node = services.node_register(
+                account=request.account,
+                name=data["name"],
+                base_url=data["base_url"],
+                api_key=data["api_key"],
+                model_ids=data["models"],
+            )
+        except ApplicationError as exc:
+            form.add_error(
+                "name" if exc.code == "duplicate_name" else "base_url" if exc.code == "invalid_url" else None,
+                exc.message,
+            )
+        else:
+            if node.status == Node.Status.ACTIVE:
+                messages.success(request, f"{node.name} answered a test request and is live.")
+            else:
+                messages.error(request, f"{node.name} is registered but inactive: {node.check_error}")
+            return redirect("node-detail", code=node.code)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "operators/node_new.html", {"section": "nodes", "form": form}, status=status)
+
+
+@operator_required
+def node_detail(request, code):
+    node = _node_or_404(request, code)
+    rows = selectors.node_prices(node=node)
+    form = PriceForm(request.POST or None, rows=rows)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.node_prices_set(node=node, prices=form.cleaned_data["prices"])
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(request, "Prices saved: the next request to this node is charged at them.")
+                return redirect("node-detail", code=node.code)
+        status = 400
+    context = {"section": "nodes", "node": node, "form": form}
+    return render(request, "operators/node.html", context, status=status)
+
+
+@require_POST
+@operator_required
+def node_action(request, code, action):
+    node = _node_or_404(request, code)
+    try:
+        if action == "pause":
+            services.node_pause(node=node)
+            messages.success(request, f"{node.name} is paused: it gets no new requests until you resume it.")
+        elif action == "resume":
+            services.node_resume(node=node)
+            messages.success(request, f"{node.name} is active again.")
+        else:  # "test": the URL pattern allows only these three
+            error = services.node_check(node=node)
+            node.refresh_from_db()
+            if error:
+                messages.error(request, f"The test request failed: {error}")
+            elif node.status == Node.Status.ACTIVE:
+                messages.success(request, f"{node.name} answered the test request and is live.")
+            else:
+                messages.success(request, f"{node.name} answered the test request.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("node-detail", code=node.code)
