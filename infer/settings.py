@@ -361,3 +361,16 @@ CELERY_BEAT_SCHEDULE |= {
     "kyc-metering-check": {"task": "kyc.tasks.metering_disagreements_check_task", "schedule": 900.0},
     "kyc-documents-retention": {"task": "kyc.tasks.kyc_documents_retention_task", "schedule": 86400.0},
 }
+
+# --- Usage API, rollup and retention (usage/) ----------------------------------------------------
+# The daily rollup sums UsageRecords older than this: a settlement's transaction (milliseconds) is
+# long committed by then, so no record below the watermark can still appear (see usage_rollup).
+USAGE_ROLLUP_LAG_SECONDS = env_int("USAGE_ROLLUP_LAG_SECONDS", 60)
+# Raw usage records are deleted after this many days (0: kept forever); daily rollups are kept.
+USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 400)
+if USAGE_ROLLUP_LAG_SECONDS < 0 or USAGE_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("USAGE_ROLLUP_LAG_SECONDS and USAGE_RETENTION_DAYS must not be negative")
+CELERY_BEAT_SCHEDULE |= {
+    "usage-rollup": {"task": "usage.tasks.usage_rollup_task", "schedule": 30.0},
+    "usage-retention": {"task": "usage.tasks.usage_records_purge_task", "schedule": 3600.0},
+}

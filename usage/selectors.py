@@ -4,13 +4,13 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Sum
 
 from accounts.models import Account
 from billing.models import CatalogModel, LedgerAccount
 from billing.prices import effective_price
 
-from .models import Node, NodeModel, UsageRecord
+from .models import Node, NodeModel, UsageDaily, UsageRecord
 
 
 @dataclass(frozen=True)
@@ -189,3 +189,56 @@ def node_prices(*, node: Node) -> list[NodePriceRow]:
 def catalog_models() -> QuerySet[CatalogModel]:
     """Active catalog models an operator can serve, by tier then id."""
     return CatalogModel.objects.filter(is_active=True).select_related("tier").order_by("tier__order", "model_id")
+
+
+def buyer_spend_by_day(*, account, start, end) -> list[dict]:
+    """A buyer's usage per UTC day and model from the daily rollup, days `start`..`end` inclusive.
+
+    Rows: day, model (its API id), requests, errors, input_tokens, output_tokens, cost_nanos; by day,
+    then model. Records newer than the rollup's lag (a minute) are not in it yet.
+    """
+    rows = (
+        UsageDaily.objects.filter(account=account, day__gte=start, day__lte=end)
+        .values("day", model_name=F("model__model_id"))
+        .annotate(
+            requests=Sum("requests"),
+            errors=Sum("errors"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cost_nanos=Sum("cost_nanos"),
+        )
+        .order_by("day", "model_name")
+    )
+    return [_model_named(row) for row in rows]
+
+
+def operator_earnings_by_day(*, operator_account, start, end, node=None, model=None) -> list[dict]:
+    """An operator's earnings per UTC day, node and model from the daily rollup, `start`..`end` inclusive.
+
+    Rows: day, model (API id), node_id, node_name, requests, errors, input_tokens, output_tokens,
+    cost_nanos (what buyers paid), earnings_nanos (the operator's share); by day, model, node.
+    """
+    rows = UsageDaily.objects.filter(operator_account=operator_account, day__gte=start, day__lte=end)
+    if node is not None:
+        rows = rows.filter(node=node)
+    if model is not None:
+        rows = rows.filter(model=model)
+    rows = (
+        rows.values("day", "node_id", model_name=F("model__model_id"), node_name=F("node__name"))
+        .annotate(
+            requests=Sum("requests"),
+            errors=Sum("errors"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cost_nanos=Sum("cost_nanos"),
+            earnings_nanos=Sum("operator_share_nanos"),
+        )
+        .order_by("day", "model_name", "node_id")
+    )
+    return [_model_named(row) for row in rows]
+
+
+def _model_named(row: dict) -> dict:
+    # `model` is the API id here; Django cannot annotate a name that shadows the model field.
+    row["model"] = row.pop("model_name")
+    return row

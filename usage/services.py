@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 from rest_framework import exceptions as drf_exceptions
@@ -28,7 +29,7 @@ from billing.services import (
 from infer.errors import ApplicationError
 
 from . import nodes, selectors, tokenizers
-from .models import Node, NodeModel, UsageRecord
+from .models import Node, NodeModel, UsageRecord, UsageRollupState
 
 
 class GatewayError(ApplicationError):
@@ -636,3 +637,99 @@ def usage_settle_batch(*, items: list[Settlement]) -> list[SettleResult]:
         if bad_ids:
             Node.objects.filter(id__in=bad_ids).update(last_error_at=now)
     return [results[item.request_id] for item in items]
+
+
+# --- Daily rollup and retention -------------------------------------------------------------------
+
+# Sums UsageRecords with ids in (%(low)s, %(high)s] into their UsageDaily rows, adding to what is there.
+_ROLLUP_SQL = """
+INSERT INTO usage_usagedaily AS d (
+    day, account_id, operator_account_id, node_id, model_id,
+    requests, errors, input_tokens, output_tokens, cost_nanos, operator_share_nanos, platform_share_nanos
+)
+SELECT (r.created_at AT TIME ZONE 'UTC')::date, r.account_id, n.account_id, r.node_id, r.model_id,
+       count(*), count(*) FILTER (WHERE r.status IN ('error', 'node_failed')),
+       sum(r.input_tokens), sum(r.output_tokens), sum(r.cost_nanos),
+       sum(r.operator_share_nanos), sum(r.platform_share_nanos)
+FROM usage_usagerecord r LEFT JOIN usage_node n ON n.id = r.node_id
+WHERE r.id > %(low)s AND r.id <= %(high)s
+GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT ON CONSTRAINT usagedaily_grain DO UPDATE SET
+    requests = d.requests + EXCLUDED.requests,
+    errors = d.errors + EXCLUDED.errors,
+    input_tokens = d.input_tokens + EXCLUDED.input_tokens,
+    output_tokens = d.output_tokens + EXCLUDED.output_tokens,
+    cost_nanos = d.cost_nanos + EXCLUDED.cost_nanos,
+    operator_share_nanos = d.operator_share_nanos + EXCLUDED.operator_share_nanos,
+    platform_share_nanos = d.platform_share_nanos + EXCLUDED.platform_share_nanos
+"""
+
+
+@transaction.atomic
+def _rollup_step(*, cutoff: datetime, batch_size: int) -> int:
+    # The state row is locked for the whole step: two workers running the task at once take turns,
+    # and the sums and the watermark commit together, so a crash or a rerun never counts twice.
+    UsageRollupState.objects.get_or_create(id=1)
+    state = UsageRollupState.objects.select_for_update().get(id=1)
+    low = state.last_record_id
+    # The watermark moves only to records created before the cutoff (now − USAGE_ROLLUP_LAG_SECONDS).
+    # Ids come from a sequence at insert, and settlement transactions last milliseconds, so when a
+    # record older than the lag is visible, every record with a smaller id has committed too: no
+    # record can appear below the watermark later.
+    # The batch stops at the first record not yet past the lag, so the watermark never skips a record.
+    ids = []
+    for record_id, created_at in (
+        UsageRecord.objects.filter(id__gt=low).order_by("id").values_list("id", "created_at")[:batch_size]
+    ):
+        if created_at >= cutoff:
+            break
+        ids.append(record_id)
+    if not ids:
+        return 0
+    high = ids[-1]
+    with connection.cursor() as cursor:
+        cursor.execute(_ROLLUP_SQL, {"low": low, "high": high})
+    UsageRollupState.objects.filter(id=1).update(last_record_id=high, updated_at=timezone.now())
+    return len(ids)
+
+
+def usage_rollup(*, now: datetime | None = None, batch_size: int = 50_000) -> int:
+    """Add the usage records past the watermark to UsageDaily, in batches; returns how many were summed.
+
+    Incremental and exact: each record is summed once, in the transaction that moves the watermark
+    past its id. Chosen over summing inside the settlement transaction because that would make every
+    batch of the gateway's group commit update the same hot rows (a busy buyer's day), the one
+    contention the ledger's design avoids.
+    """
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.USAGE_ROLLUP_LAG_SECONDS)
+    total = 0
+    while True:
+        done = _rollup_step(cutoff=cutoff, batch_size=batch_size)
+        total += done
+        if done < batch_size:
+            return total
+
+
+def usage_records_purge(*, now: datetime | None = None, batch_size: int = 10_000) -> int:
+    """Delete usage records older than USAGE_RETENTION_DAYS, in short batches; returns how many.
+
+    Only records already summed into UsageDaily are deleted, so charts and summaries keep their
+    history. Each batch is its own transaction to keep locks and WAL bursts small.
+    """
+    if not settings.USAGE_RETENTION_DAYS:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=settings.USAGE_RETENTION_DAYS)
+    watermark = UsageRollupState.objects.filter(id=1).values_list("last_record_id", flat=True).first() or 0
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                UsageRecord.objects.filter(created_at__lt=cutoff, id__lte=watermark)
+                .order_by("created_at")
+                .values_list("id", flat=True)[:batch_size]
+            )
+            if ids:
+                UsageRecord.objects.filter(id__in=ids).delete()
+        total += len(ids)
+        if len(ids) < batch_size:
+            return total
