@@ -14,3 +14,8 @@ urlpatterns = [
         name="node-action",
     ),
 ]
+
+urlpatterns += [
+    path("earnings/", operator_views.earnings_page, name="earnings"),
+    path("earnings/statement.csv", operator_views.earnings_statement, name="earnings-statement"),
+]

@@ -1,13 +1,18 @@
-"""The operator portal: register nodes (tested before they go live), pause and resume them, set prices."""
+"""The operator portal: nodes (tested before they go live), pause and resume, prices, earnings and statements."""
+
+import csv
+from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.decorators import account_required
 from accounts.scoping import scoped_get_or_404
-from billing.money import MoneyError, nanos_to_price_per_1k, price_per_1k_to_nanos
+from billing.money import MoneyError, nanos_to_price_per_1k, nanos_to_usd, price_per_1k_to_nanos
 from infer.errors import ApplicationError
 
 from . import selectors, services
@@ -185,3 +190,90 @@ def node_action(request, code, action):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("node-detail", code=node.code)
+
+
+# --- Earnings -----------------------------------------------------------------------------------------
+
+CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM, CHART_TOP = 720, 220, 64, 28, 12
+
+
+def _chart(days) -> dict:
+    """Bar geometry for 30 days of earnings, drawn as SVG by the template (no JavaScript, no downloads)."""
+    peak = max((nanos for _, nanos in days), default=0)
+    plot_height = CHART_HEIGHT - CHART_BOTTOM - CHART_TOP
+    slot = (CHART_WIDTH - CHART_LEFT - 8) / max(len(days), 1)
+    bars = []
+    for index, (day, nanos) in enumerate(days):
+        height = round(plot_height * nanos / peak, 1) if peak else 0
+        bars.append(
+            {
+                "day": day,
+                "nanos": nanos,
+                "x": round(CHART_LEFT + index * slot + slot * 0.15, 1),
+                "width": round(slot * 0.7, 1),
+                "y": round(CHART_TOP + plot_height - height, 1),
+                "height": height,
+                "label_x": round(CHART_LEFT + index * slot + slot / 2, 1),
+                "labelled": index % 5 == 4 or index == len(days) - 1,  # a date under every 5th bar
+            }
+        )
+    return {
+        "bars": bars,
+        "peak": peak,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "left": CHART_LEFT,
+        "base_y": CHART_HEIGHT - CHART_BOTTOM,
+        "top_y": CHART_TOP,
+        "label_y": CHART_HEIGHT - 8,
+    }
+
+
+def _today():
+    return timezone.now().astimezone(UTC).date()
+
+
+@operator_required
+def earnings_page(request):
+    today = _today()
+    summary = selectors.operator_earnings_summary(operator_account=request.account, today=today)
+    context = {
+        "section": "earnings",
+        "summary": summary,
+        "chart": _chart(summary.days),
+        "this_month": f"{today:%Y-%m}",
+    }
+    return render(request, "operators/earnings.html", context)
+
+
+@operator_required
+def earnings_statement(request):
+    """The earnings statement of one month as CSV: one line per day × node × model, amounts exact."""
+    text = request.GET.get("month") or f"{_today():%Y-%m}"
+    try:
+        first = datetime.strptime(text, "%Y-%m").date()
+    except ValueError:
+        messages.error(request, f"Choose a month as YYYY-MM (got {text[:20]!r}).")
+        return redirect("earnings")
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    rows = selectors.operator_earnings_rows(operator_account=request.account, start=first, end=last)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="infer-earnings-{first:%Y-%m}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        ["date", "node", "model", "requests", "input_tokens", "output_tokens", "buyer_cost_usd", "earnings_usd"]
+    )
+    for row in rows:
+        writer.writerow(
+            [
+                row["day"].isoformat(),
+                row["node_name"] or "",
+                row["model"],
+                row["requests"],
+                row["input_tokens"],
+                row["output_tokens"],
+                f"{nanos_to_usd(row['cost_nanos']):f}",
+                f"{nanos_to_usd(row['earnings_nanos']):f}",
+            ]
+        )
+    return response

@@ -2,15 +2,17 @@
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, date, timedelta
 
 from django.conf import settings
-from django.db.models import F, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 
 from accounts.models import Account
 from billing.models import CatalogModel, LedgerAccount
 from billing.prices import effective_price
 
-from .models import Node, NodeModel, UsageDaily, UsageRecord
+from .models import Node, NodeModel, UsageDaily, UsageRecord, UsageRollupState
 
 
 @dataclass(frozen=True)
@@ -242,3 +244,84 @@ def _model_named(row: dict) -> dict:
     # `model` is the API id here; Django cannot annotate a name that shadows the model field.
     row["model"] = row.pop("model_name")
     return row
+
+
+# --- Operator earnings (the portal's dashboard and statement) -------------------------------------
+
+_EARNING_SUMS = ("requests", "errors", "input_tokens", "output_tokens", "cost_nanos", "earnings_nanos")
+
+
+def operator_earnings_rows(*, operator_account, start, end) -> list[dict]:
+    """operator_earnings_by_day plus the records the rollup has not summed yet: exact up to now.
+
+    The rollup trails by USAGE_ROLLUP_LAG_SECONDS and its beat interval; an operator watching today's
+    earnings after a request expects to see it, so the few records past the watermark are summed
+    here from UsageRecord (a primary-key range scan, small by construction). Same row shape.
+    """
+    rows = operator_earnings_by_day(operator_account=operator_account, start=start, end=end)
+    watermark = UsageRollupState.objects.filter(id=1).values_list("last_record_id", flat=True).first() or 0
+    tail = (
+        UsageRecord.objects.filter(id__gt=watermark, node__account=operator_account)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .filter(day__gte=start, day__lte=end)
+        .values("day", "node_id", model_name=F("model__model_id"), node_name=F("node__name"))
+        .annotate(
+            requests=Count("id"),
+            errors=Count("id", filter=Q(status__in=("error", "node_failed"))),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cost_nanos=Sum("cost_nanos"),
+            earnings_nanos=Sum("operator_share_nanos"),
+        )
+    )
+    merged = {(r["day"], r["model"], r["node_id"]): r for r in rows}
+    for row in tail:
+        row = _model_named(row)
+        key = (row["day"], row["model"], row["node_id"])
+        if key in merged:
+            for name in _EARNING_SUMS:
+                merged[key][name] += row[name]
+        else:
+            merged[key] = row
+    return [merged[key] for key in sorted(merged, key=lambda k: (k[0], k[1], k[2] or 0))]
+
+
+@dataclass
+class EarningsSummary:
+    """The dashboard: totals for today, 7 and 30 days, each of the 30 days, and 30 days by node and model."""
+
+    today: date
+    today_nanos: int
+    week_nanos: int
+    month_nanos: int
+    month_requests: int
+    days: list  # [(day, earnings nanos)] oldest first, every day present
+    by_node: list  # [{"name", "requests", "input_tokens", "output_tokens", "earnings_nanos"}], highest first
+    by_model: list  # the same by model id
+
+
+def operator_earnings_summary(*, operator_account, today: date) -> EarningsSummary:
+    start = today - timedelta(days=29)
+    rows = operator_earnings_rows(operator_account=operator_account, start=start, end=today)
+    per_day = {start + timedelta(days=i): 0 for i in range(30)}
+    by_node: dict = {}
+    by_model: dict = {}
+    for row in rows:
+        per_day[row["day"]] += row["earnings_nanos"]
+        for groups, key in ((by_node, row["node_name"] or "(no node)"), (by_model, row["model"])):
+            group = groups.setdefault(
+                key, {"name": key, "requests": 0, "input_tokens": 0, "output_tokens": 0, "earnings_nanos": 0}
+            )
+            for name in ("requests", "input_tokens", "output_tokens", "earnings_nanos"):
+                group[name] += row[name]
+    week_start = today - timedelta(days=6)
+    return EarningsSummary(
+        today=today,
+        today_nanos=per_day[today],
+        week_nanos=sum(v for d, v in per_day.items() if d >= week_start),
+        month_nanos=sum(per_day.values()),
+        month_requests=sum(row["requests"] for row in rows),
+        days=sorted(per_day.items()),
+        by_node=sorted(by_node.values(), key=lambda g: (-g["earnings_nanos"], g["name"])),
+        by_model=sorted(by_model.values(), key=lambda g: (-g["earnings_nanos"], g["name"])),
+    )

@@ -23,9 +23,9 @@ def charlie_operator(charlie_account):
     return account_roles_update(account=charlie_account, is_buyer=True, is_operator=True)
 
 
-def register(client, **fields):
+def register(client, follow=False, **fields):
     data = {"name": "gpu-1", "base_url": "", "api_key": SECRET_NODE_KEY, "models": [CHEAP_MODEL], **fields}
-    return client.post("/nodes/new/", data)
+    return client.post("/nodes/new/", data, follow=follow)
 
 
 @pytest.mark.django_db
@@ -92,7 +92,7 @@ def test_it_refuses_an_unreachable_node(oscar_client, operator_account):
     [
         ("gpu1.example.com:8000", "A node&#x27;s URL starts with http:// or https://"),
         ("ftp://gpu1.example.com", "A node&#x27;s URL starts with http:// or https://"),
-        ("http://", "needs a host name or IP address"),
+        ("http://:8000/v1", "needs a host name or IP address"),
         ("http://gpu1.example.com:99999/v1", "That is not a valid URL: check the host and port."),
         ("https://admin:hunter2@gpu1.example.com/v1", "Put the node&#x27;s key in the key field, not in the URL."),
         ("https://gpu1.example.com/v1?token=abc", "no query (?...) or fragment"),
