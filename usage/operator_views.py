@@ -96,10 +96,13 @@ class PriceForm(forms.Form):
                     pair.append(None)
                     continue
                 try:
-                    pair.append(price_per_1k_to_nanos(text.removeprefix("$")))
+                    nanos = price_per_1k_to_nanos(text.removeprefix("$"))
+                    if nanos > services.MAX_PRICE_NANOS_PER_TOKEN:
+                        raise MoneyError("Price per 1K tokens is at most $1,000")
                 except MoneyError as exc:
                     self.add_error(name, f"{row.model_id}, {direction}: {exc}.")
-                    pair.append(None)
+                    nanos = None
+                pair.append(nanos)
             prices[row.model_id] = tuple(pair)
         cleaned["prices"] = prices
         return cleaned

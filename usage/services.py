@@ -199,6 +199,11 @@ def node_prices_set(*, node: Node, prices: dict) -> None:
     selectors.routes_cache_clear()
 
 
+# $1,000 per 1K tokens: far above any real price, and it keeps a request's hold (context × price)
+# well inside a 64-bit column.
+MAX_PRICE_NANOS_PER_TOKEN = 1_000_000_000
+
+
 @transaction.atomic
 def node_model_set(
     *, node: Node, model_id: str, input_price_nanos: int | None = None, output_price_nanos: int | None = None
@@ -210,6 +215,8 @@ def node_model_set(
     for price in (input_price_nanos, output_price_nanos):
         if price is not None and (not isinstance(price, int) or isinstance(price, bool) or price < 0):
             raise ApplicationError("Prices are non-negative whole nanos per token", code="invalid_price")
+        if price is not None and price > MAX_PRICE_NANOS_PER_TOKEN:
+            raise ApplicationError("A price is at most $1,000 per 1K tokens.", code="invalid_price")
     node_model, _ = NodeModel.objects.update_or_create(
         node=node,
         model=model,
