@@ -204,7 +204,7 @@ def _chart(days) -> dict:
     """Bar geometry for 30 days of earnings, drawn as SVG by the template (no JavaScript, no downloads)."""
     peak = max((nanos for _, nanos in days), default=0)
     plot_height = CHART_HEIGHT - CHART_BOTTOM - CHART_TOP
-    slot = (CHART_WIDTH - CHART_LEFT - 8) / max(len(days), 1)
+    slot = (CHART_WIDTH - CHART_LEFT - 24) / max(len(days), 1)  # room on the right for the last date
     bars = []
     for index, (day, nanos) in enumerate(days):
         height = round(plot_height * nanos / peak, 1) if peak else 0
