@@ -34,7 +34,15 @@ class NodeAdmin(admin.ModelAdmin):
     list_display = ["name", "account", "base_url", "status", "last_success_at", "latency_ms", "error_rate_ppm"]
     list_filter = ["status"]
     search_fields = ["name", "account__name", "base_url", "code"]
-    readonly_fields = ["code", "last_success_at", "last_error_at", "latency_ms", "error_rate_ppm"]
+    readonly_fields = [
+        "code",
+        "checked_at",
+        "check_error",
+        "last_success_at",
+        "last_error_at",
+        "latency_ms",
+        "error_rate_ppm",
+    ]
     inlines = [NodeModelInline]
 
 
