@@ -262,6 +262,9 @@ GATEWAY_AWAIT_SETTLEMENT = env_bool("GATEWAY_AWAIT_SETTLEMENT", True)
 # --- Operators: node registration (usage/) -------------------------------------------------------
 # The portal's test call to a new node (one chat completion of 1 token) must answer within this.
 NODE_TEST_CALL_TIMEOUT_SECONDS = env_int("NODE_TEST_CALL_TIMEOUT_SECONDS", 20)
+# Nodes registered in the portal must resolve to public addresses, so nobody can point the gateway at
+# the platform's own network; development (DEBUG) allows loopback and private addresses for demo nodes.
+NODE_ALLOW_PRIVATE_ADDRESSES = env_bool("NODE_ALLOW_PRIVATE_ADDRESSES", DEBUG)
 
 # --- Chains: USDC deposits and payouts (billing/chains/, payouts/) -------------------------------
 # Deposits: a Celery beat task per network scans for USDC transfers to our deposit addresses and

@@ -1,6 +1,9 @@
 """The one way INFER reaches inference nodes: a pooled httpx.AsyncClient per event loop."""
 
 import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -71,3 +74,27 @@ def _error_text(response: httpx.Response) -> str:
     except (ValueError, AttributeError):
         message = None
     return (str(message) if message else response.text or "no details")[:200]
+
+
+def address_check(*, base_url: str) -> str:
+    """ "" when a node's host is a public internet address, else why not (unless private ones are allowed).
+
+    The gateway and the test call send requests wherever an operator points them: without this an
+    operator could aim them at the platform's own network (databases, cloud metadata at 169.254.x).
+    Checked at registration; a host that later resolves elsewhere (DNS rebinding) is a known limit.
+    """
+    if settings.NODE_ALLOW_PRIVATE_ADDRESSES:
+        return ""
+    parts = urlsplit(base_url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except (socket.gaierror, UnicodeError):
+        return f"We could not find the host {parts.hostname!r}: check its name."
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            return (
+                f"{parts.hostname} is a private or local address ({address}); "
+                "nodes must be reachable from the internet."
+            )
+    return ""

@@ -112,6 +112,10 @@ def node_register(*, account: Account, name: str, base_url: str, api_key: str, m
     model_ids = list(dict.fromkeys(model_ids))
     if not model_ids:
         raise ApplicationError("Choose at least one model the node serves.", code="no_models")
+    # A DNS lookup: before node_create's transaction, like every outside call.
+    refused = nodes.address_check(base_url=_normalize_base_url(base_url))
+    if refused:
+        raise ApplicationError(refused, code="invalid_url")
     node = node_create(
         account=account,
         name=name,

@@ -173,3 +173,26 @@ def test_a_paused_node_gets_no_traffic_until_it_is_resumed(
     assert ask() == "cheap"
     # Pausing twice, or resuming an active node, says why nothing changed.
     assert "already active" in client.post(f"/nodes/{cheap.code}/resume/", follow=True).content.decode()
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("http://127.0.0.1:8000", "127.0.0.1 is a private or local address (127.0.0.1)"),
+        ("http://10.0.0.5:8000/v1", "10.0.0.5 is a private or local address (10.0.0.5)"),
+        ("http://169.254.169.254/latest", "169.254.169.254 is a private or local address"),
+        ("http://localhost:8000", "localhost is a private or local address"),
+        ("http://[::1]:8000", "::1 is a private or local address"),
+    ],
+)
+@pytest.mark.django_db
+def test_it_refuses_nodes_on_private_addresses_in_production(oscar_client, settings, url, shown):
+    settings.NODE_ALLOW_PRIVATE_ADDRESSES = False
+
+    response = register(oscar_client, base_url=url)
+
+    assert response.status_code == 400
+    assert (
+        shown in response.content.decode() and "nodes must be reachable from the internet" in response.content.decode()
+    )
+    assert not Node.objects.exists()
