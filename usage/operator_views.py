@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -31,6 +32,12 @@ def operator_required(view):
     wrapper.__name__ = view.__name__
     wrapper.__doc__ = view.__doc__
     return wrapper
+
+
+def _require_manager(request):
+    """Registering, pricing and pausing change what the team earns: owners and admins only (a member sees)."""
+    if not (request.membership and request.membership.can_manage):
+        raise PermissionDenied("Only owners and admins of this team can change its nodes.")
 
 
 def _node_or_404(request, code):
@@ -119,11 +126,13 @@ def _per_1k_text(nanos: int) -> str:
 @operator_required
 def nodes_page(request):
     nodes = selectors.nodes_of(account=request.account)
-    return render(request, "operators/nodes.html", {"section": "nodes", "nodes": nodes})
+    can_manage = bool(request.membership and request.membership.can_manage)
+    return render(request, "operators/nodes.html", {"section": "nodes", "nodes": nodes, "can_manage": can_manage})
 
 
 @operator_required
 def node_new(request):
+    _require_manager(request)
     form = NodeRegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -157,6 +166,7 @@ def node_detail(request, code):
     form = PriceForm(request.POST or None, rows=rows)
     status = 200
     if request.method == "POST":
+        _require_manager(request)
         if form.is_valid():
             try:
                 services.node_prices_set(node=node, prices=form.cleaned_data["prices"])
@@ -166,14 +176,19 @@ def node_detail(request, code):
                 messages.success(request, "Prices saved: the next request to this node is charged at them.")
                 return redirect("node-detail", code=node.code)
         status = 400
-    context = {"section": "nodes", "node": node, "form": form}
+    can_manage = bool(request.membership and request.membership.can_manage)
+    if not can_manage:
+        for field in form.fields.values():
+            field.disabled = True  # a member sees the prices, without inputs that look editable
+    context = {"section": "nodes", "node": node, "form": form, "can_manage": can_manage}
     return render(request, "operators/node.html", context, status=status)
 
 
 @require_POST
 @operator_required
 def node_action(request, code, action):
-    node = _node_or_404(request, code)
+    node = _node_or_404(request, code)  # first: another team's node is a 404, not a 403
+    _require_manager(request)
     try:
         if action == "pause":
             services.node_pause(node=node)

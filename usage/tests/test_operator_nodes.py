@@ -196,3 +196,20 @@ def test_it_refuses_nodes_on_private_addresses_in_production(oscar_client, setti
         shown in response.content.decode() and "nodes must be reachable from the internet" in response.content.decode()
     )
     assert not Node.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_member_sees_the_nodes_but_only_owners_and_admins_change_them(client, bob, alice_account, demo_node):
+    operator = account_roles_update(account=alice_account, is_buyer=True, is_operator=True)
+    node = services.node_create(account=operator, name="gpu-1", base_url=demo_node.url, model_ids=[CHEAP_MODEL])
+    client.force_login(bob)
+
+    page = client.get(f"/nodes/{node.code}/").content.decode()
+    assert "gpu-1" in page and "Only the team's owners and admins can change prices." in page
+    assert "Save prices" not in page and ">Pause<" not in page
+    assert client.post(f"/nodes/{node.code}/", {f"{CHEAP_MODEL}:input": "0.5"}).status_code == 403
+    assert client.post(f"/nodes/{node.code}/pause/").status_code == 403
+    assert register(client, base_url=demo_node.url, name="gpu-2").status_code == 403
+    node.refresh_from_db()
+    assert node.status == Node.Status.ACTIVE and node.models.get().input_price_nanos is None
+    assert Node.objects.count() == 1
