@@ -262,9 +262,10 @@ def operator_nodes_suspend(*, account: Account, reason: str) -> int:
 @transaction.atomic
 def operator_nodes_restore(*, account: Account) -> int:
     """Lift a suspension: suspended nodes become active again (paused ones stay as the operator left them)."""
-    count = Node.objects.filter(account=account, status=Node.Status.SUSPENDED).update(
-        status=Node.Status.ACTIVE, suspended_reason=""
-    )
+    suspended = Node.objects.filter(account=account, status=Node.Status.SUSPENDED)
+    # A node whose last test call failed was never live: it goes back to waiting for a passing test.
+    count = suspended.exclude(check_error="").update(status=Node.Status.INACTIVE, suspended_reason="")
+    count += suspended.update(status=Node.Status.ACTIVE, suspended_reason="")
     selectors.routes_cache_clear()
     return count
 

@@ -213,3 +213,15 @@ def test_a_member_sees_the_nodes_but_only_owners_and_admins_change_them(client, 
     node.refresh_from_db()
     assert node.status == Node.Status.ACTIVE and node.models.get().input_price_nanos is None
     assert Node.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_lifting_a_suspension_does_not_put_an_untested_node_live(oscar_client, operator_account):
+    register(oscar_client, base_url=free_port_url())
+    failed = Node.objects.get()
+    assert failed.status == Node.Status.INACTIVE
+
+    services.operator_nodes_suspend(account=operator_account, reason="metering violation")
+    assert Node.objects.get().status == Node.Status.SUSPENDED
+    services.operator_nodes_restore(account=operator_account)
+    assert Node.objects.get().status == Node.Status.INACTIVE
