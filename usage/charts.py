@@ -3,14 +3,14 @@
 from billing.money import format_cost
 
 WIDTH, HEIGHT = 720, 200
-LEFT, RIGHT, TOP, BOTTOM = 64, 8, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 84, 28, 12, 28
 
 
 def _nice_ceiling(nanos: int) -> int:
-    """The smallest 1, 2 or 5 × 10^n cents at or above `nanos` (a readable top for the axis)."""
+    """The smallest 1, 2 or 5 × 10^n nano-dollars at or above `nanos` (a readable top for the axis)."""
     if nanos <= 0:
         return 1_000_000_000  # an empty chart still reads $0 to $1
-    step = 10_000_000  # one cent
+    step = 1
     while True:
         for factor in (1, 2, 5):
             if step * factor >= nanos:
@@ -36,7 +36,7 @@ def spend_chart(days: list[dict]) -> dict:
                 "height": height,
                 "day": day["day"],
                 "label": f"{day['day']:%b %-d}: {format_cost(day['cost_nanos'])}, {day['requests']} requests",
-                "tick": i % 7 == 0 or i == len(days) - 1,
+                "tick": (len(days) - 1 - i) % 7 == 0,  # weekly labels, ending today
                 "tick_x": round(LEFT + i * step + step / 2, 1),
             }
         )
