@@ -136,7 +136,7 @@ def models_available() -> list[dict]:
 
 
 def usage_records(*, account) -> QuerySet[UsageRecord]:
-    """An Account's usage records, newest first (served by the usage_account_created index)."""
+    """An Account's usage records, newest first (served by the usage_account_created_id index)."""
     return UsageRecord.objects.filter(account=account).order_by("-created_at", "-id")
 
 
