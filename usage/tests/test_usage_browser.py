@@ -19,9 +19,10 @@ from openai import OpenAI
 from accounts.models import Membership
 from billing.checks import ledger_check
 from conftest import fund
+from tests.servers import ServerThread
 from usage import services
 from usage.models import UsageRecord
-from usage.tests.conftest import CHEAP_MODEL, ServerThread
+from usage.tests.conftest import CHEAP_MODEL
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
