@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from billing.money import format_cost
 
-from .models import Node, NodeModel, UsageRecord
+from .models import Node, NodeModel, UsageDaily, UsageRecord
 
 
 class NodeForm(forms.ModelForm):
@@ -80,3 +80,27 @@ class UsageRecordAdmin(admin.ModelAdmin):
     @admin.display(description="Cost", ordering="cost_nanos")
     def cost(self, obj):
         return format_cost(obj.cost_nanos)
+
+
+@admin.register(UsageDaily)
+class UsageDailyAdmin(admin.ModelAdmin):
+    """Read-only: the rollup is written only by usage_rollup."""
+
+    list_display = ["day", "account", "operator_account", "node", "model", "requests", "errors", "cost"]
+    list_filter = ["day"]
+    list_select_related = ["account", "operator_account", "node", "model"]
+    raw_id_fields = ["account", "operator_account", "node"]
+    date_hierarchy = "day"
+
+    @admin.display(description="Cost")
+    def cost(self, obj):
+        return format_cost(obj.cost_nanos)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -129,6 +129,23 @@ class UsageRecord(models.Model):
     def __str__(self):
         return str(self.request_id)
 
+    # The breakdown the portal shows (cost = input cost + output cost, exactly).
+    @property
+    def input_cost_nanos(self) -> int:
+        return self.input_tokens * self.input_price_nanos
+
+    @property
+    def output_cost_nanos(self) -> int:
+        return self.output_tokens * self.output_price_nanos
+
+    @property
+    def input_price_per_1m(self) -> int:
+        return self.input_price_nanos * 1_000_000
+
+    @property
+    def output_price_per_1m(self) -> int:
+        return self.output_price_nanos * 1_000_000
+
 
 class UsageDaily(models.Model):
     """Usage summed per UTC day, buyer, operator, node and model: charts and summaries never scan raw rows.

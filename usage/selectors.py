@@ -137,7 +137,7 @@ def models_available() -> list[dict]:
 
 
 def usage_records(*, account) -> QuerySet[UsageRecord]:
-    """An Account's usage records, newest first (served by the usage_account_created index)."""
+    """An Account's usage records, newest first (served by the usage_account_created_id index)."""
     return UsageRecord.objects.filter(account=account).order_by("-created_at", "-id")
 
 
@@ -325,3 +325,38 @@ def operator_earnings_summary(*, operator_account, today: date) -> EarningsSumma
         by_node=sorted(by_node.values(), key=lambda g: (-g["earnings_nanos"], g["name"])),
         by_model=sorted(by_model.values(), key=lambda g: (-g["earnings_nanos"], g["name"])),
     )
+
+
+def buyer_daily_totals(*, account, end, days: int = 30) -> list[dict]:
+    """One row per UTC day for the `days` days ending `end` (zeros included): day, requests, cost_nanos."""
+    start = end - timedelta(days=days - 1)
+    sums = {
+        row["day"]: row
+        for row in UsageDaily.objects.filter(account=account, day__gte=start, day__lte=end)
+        .values("day")
+        .annotate(requests=Sum("requests"), cost_nanos=Sum("cost_nanos"))
+    }
+    out = []
+    for i in range(days):
+        day = start + timedelta(days=i)
+        row = sums.get(day, {})
+        out.append({"day": day, "requests": row.get("requests", 0), "cost_nanos": row.get("cost_nanos", 0)})
+    return out
+
+
+def usage_records_page(*, queryset, before: tuple | None, limit: int) -> tuple[list[UsageRecord], tuple | None]:
+    """A page of `queryset` newest first, after the keyset `before` = (created_at, id); and the next keyset."""
+    queryset = queryset.order_by("-created_at", "-id")
+    if before is not None:
+        created_at, record_id = before
+        queryset = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=record_id))
+    rows = list(queryset[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, ((rows[-1].created_at, rows[-1].id) if more else None)
+
+
+def usage_nodes_seen(*, account) -> QuerySet[Node]:
+    """Nodes that served the Account (from the rollup, so it stays cheap however many records there are)."""
+    ids = UsageDaily.objects.filter(account=account, node__isnull=False).values("node_id").distinct()
+    return Node.objects.filter(id__in=ids).order_by("name", "id")

@@ -2,10 +2,13 @@
 
 import django.db.models.deletion
 import django.utils.timezone
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
+
     dependencies = [
         ("accounts", "0001_initial"),
         ("billing", "0006_card_payments"),
@@ -35,18 +38,17 @@ class Migration(migrations.Migration):
                 ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
-        migrations.RemoveIndex(
-            model_name="usagerecord",
-            name="usage_account_created",
-        ),
-        migrations.AddIndex(
+        # usage_usagerecord takes writes all the time: build its new indexes without blocking them,
+        # and drop the old one only once its replacement serves the usage log.
+        AddIndexConcurrently(
             model_name="usagerecord",
             index=models.Index(fields=["account", "-created_at", "-id"], name="usage_account_created_id"),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="usagerecord",
             index=models.Index(fields=["created_at"], name="usage_created"),
         ),
+        RemoveIndexConcurrently(model_name="usagerecord", name="usage_account_created"),
         migrations.AddField(
             model_name="usagedaily",
             name="account",

@@ -152,3 +152,14 @@ def test_it_keeps_records_forever_when_retention_is_zero(alice_account, usage_re
     services.usage_rollup(now=NOW)
     assert services.usage_records_purge(now=NOW) == 0
     assert UsageRecord.objects.count() == 1
+
+
+def test_its_celery_tasks_run_the_rollup_and_the_retention(alice_account, usage_record, settings):
+    from usage import tasks
+
+    settings.USAGE_RETENTION_DAYS = 1
+    usage_record(alice_account, created_at=datetime.now(UTC) - timedelta(days=3))
+    assert tasks.usage_rollup_task.delay().get() == 1
+    assert tasks.usage_records_purge_task.delay().get() == 1
+    assert UsageDaily.objects.get().requests == 1
+    assert "usage-rollup" in settings.CELERY_BEAT_SCHEDULE
