@@ -6,6 +6,30 @@ from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndex
 from django.db import migrations, models
 
 
+class OnPostgresConcurrently:
+    """CONCURRENTLY on PostgreSQL (the table takes writes all the time); a plain index elsewhere (SQLite)."""
+
+    plain = None
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        return self.plain.database_forwards(self, app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            return super().database_backwards(app_label, schema_editor, from_state, to_state)
+        return self.plain.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+
+class AddIndexOnline(OnPostgresConcurrently, AddIndexConcurrently):
+    plain = migrations.AddIndex
+
+
+class RemoveIndexOnline(OnPostgresConcurrently, RemoveIndexConcurrently):
+    plain = migrations.RemoveIndex
+
+
 class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
 
@@ -40,15 +64,11 @@ class Migration(migrations.Migration):
         ),
         # usage_usagerecord takes writes all the time: build its new indexes without blocking them,
         # and drop the old one only once its replacement serves the usage log.
-        AddIndexConcurrently(
+        AddIndexOnline(
             model_name="usagerecord",
             index=models.Index(fields=["account", "-created_at", "-id"], name="usage_account_created_id"),
         ),
-        AddIndexConcurrently(
-            model_name="usagerecord",
-            index=models.Index(fields=["created_at"], name="usage_created"),
-        ),
-        RemoveIndexConcurrently(model_name="usagerecord", name="usage_account_created"),
+        RemoveIndexOnline(model_name="usagerecord", name="usage_account_created"),
         migrations.AddField(
             model_name="usagedaily",
             name="account",
