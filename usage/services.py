@@ -1,10 +1,10 @@
 """Writes for usage: nodes, admission of a request (key, limits, hold) and the batched settlement."""
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import orjson
 from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
@@ -152,12 +152,16 @@ def _int_param(payload, name):
     return value
 
 
-def request_parse(*, body: bytes, endpoint: str) -> ParsedRequest:
-    """Validate an OpenAI chat/completions request body; raise GatewayError (400/404) when it is wrong."""
+def request_decode(body: bytes):
+    """The JSON of a request body (orjson: the gateway's hot path), or a 400 in OpenAI's shape."""
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise GatewayError("We could not parse the JSON body of your request.", code="invalid_json")
+
+
+def request_parse(*, payload, endpoint: str) -> ParsedRequest:
+    """Validate a decoded OpenAI chat/completions request; raise GatewayError (400/404) when it is wrong."""
     if not isinstance(payload, dict):
         raise GatewayError("The request body must be a JSON object.", code="invalid_json")
     model_id = payload.get("model")
@@ -285,14 +289,48 @@ def gateway_authenticate(*, authorization: str | None) -> APIKey:
 def request_admit(*, authorization: str | None, body: bytes, endpoint: str) -> Admission:
     """Authenticate, validate, route and take the hold for one request (402 when it may not run).
 
-    The hold is the request's maximum cost at the most expensive node it might be routed to (so
-    failover never exceeds it): prompt tokens (our count, or an upper bound without a tokenizer) plus
-    max_tokens (when absent: what is left of the context), capped by the model's context.
+    The portable path (Django's connection, in a worker thread); on PostgreSQL the gateway admits
+    on its event loop instead (usage/lean.py), with the same rules through `admission_prepare`.
     """
     key = gateway_authenticate(authorization=authorization)
-    request = request_parse(body=body, endpoint=endpoint)
-    model = request.model
     now = timezone.now()
+    admission = admission_prepare(
+        key=key,
+        buyer_ledger_id=_buyer_ledger_id(key.account_id),
+        payload=request_decode(body),
+        endpoint=endpoint,
+        now=now,
+    )
+    try:
+        admission.hold_id = hold_place_request(
+            ledger_account_id=admission.buyer_ledger_id,
+            amount_nanos=admission.hold_nanos,
+            key=f"request:{admission.request_id}",
+        )
+    except AdmissionRefused as exc:
+        raise admission_refusal(exc, account_id=key.account_id)
+    api_key_touch(api_key=key, now=now)
+    return admission
+
+
+def admission_refusal(exc: AdmissionRefused, *, account_id: int) -> GatewayError:
+    """The 402 for a refused hold: a dispute that left the balance negative is named as the reason."""
+    if exc.code == "insufficient_balance" and account_blocked_by_dispute(Account.objects.get(id=account_id)):
+        exc = BalanceDisputed()  # checked only on refusal: it costs a request in good standing nothing
+    return GatewayError(exc.message, status_code=402, type="payment_required", code=exc.code)
+
+
+def admission_prepare(*, key, buyer_ledger_id: int, payload, endpoint: str, now: datetime) -> Admission:
+    """Everything of admission but the hold: validate, check the key's spend limit, route, size the hold.
+
+    `key` is an APIKey or any object with its spend-limit fields. The hold is the request's maximum
+    cost at the most expensive node it might be routed to (so failover never exceeds it): prompt
+    tokens (our count, or an upper bound without a tokenizer) plus max_tokens (when absent: what is
+    left of the context), capped by the model's context. Reads only the route cache (a stale cache
+    queries the database: callers on an event loop check `selectors.routes_fresh` first).
+    """
+    request = request_parse(payload=payload, endpoint=endpoint)
+    model = request.model
     if key.spend_limit_nanos is not None and _key_spent(key, now) >= key.spend_limit_nanos:
         raise GatewayError(
             f"This API key reached its {key.spend_limit_period} spend limit.",
@@ -324,20 +362,8 @@ def request_admit(*, authorization: str | None, body: bytes, endpoint: str) -> A
     max_tokens = min(request.max_tokens or room, room)
     input_price = max(r.input_price_nanos for r in routes)
     output_price = max(r.output_price_nanos for r in routes)
-    hold_nanos = bound * input_price + max_tokens * output_price
-    buyer_ledger_id = _buyer_ledger_id(key.account_id)
-    request_id = uuid.uuid4()
-    try:
-        hold_id = hold_place_request(
-            ledger_account_id=buyer_ledger_id, amount_nanos=hold_nanos, key=f"request:{request_id}"
-        )
-    except AdmissionRefused as exc:
-        if exc.code == "insufficient_balance" and account_blocked_by_dispute(key.account):
-            exc = BalanceDisputed()  # checked only on refusal: it costs a request in good standing nothing
-        raise GatewayError(exc.message, status_code=402, type="payment_required", code=exc.code)
-    api_key_touch(api_key=key, now=now)
     return Admission(
-        request_id=request_id,
+        request_id=uuid.uuid4(),
         api_key_id=key.id,
         account_id=key.account_id,
         buyer_ledger_id=buyer_ledger_id,
@@ -346,8 +372,8 @@ def request_admit(*, authorization: str | None, body: bytes, endpoint: str) -> A
         prompt_tokens=prompt_tokens,
         prompt_bound=bound,
         max_tokens=max_tokens,
-        hold_id=hold_id,
-        hold_nanos=hold_nanos,
+        hold_id=0,
+        hold_nanos=bound * input_price + max_tokens * output_price,
         key_has_limit=key.spend_limit_nanos is not None,
     )
 
