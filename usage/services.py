@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import orjson
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 from rest_framework import exceptions as drf_exceptions
@@ -472,6 +472,65 @@ def _posting(item: Settlement, platform_id: int) -> Posting:
     )
 
 
+# UsageRecord columns and the defaults of those a Settlement's record may leave out.
+_RECORD_TYPES = {
+    "request_id": "uuid",
+    "account_id": "bigint",
+    "api_key_id": "bigint",
+    "model_id": "bigint",
+    "node_id": "bigint",
+    "endpoint": "text",
+    "stream": "boolean",
+    "input_tokens": "integer",
+    "output_tokens": "integer",
+    "node_input_tokens": "integer",
+    "node_output_tokens": "integer",
+    "verified": "boolean",
+    "metering_disagreement": "boolean",
+    "input_price_nanos": "bigint",
+    "output_price_nanos": "bigint",
+    "cost_nanos": "bigint",
+    "operator_share_nanos": "bigint",
+    "platform_share_nanos": "bigint",
+    "latency_ms": "integer",
+    "ttft_ms": "integer",
+    "status": "text",
+    "error_code": "text",
+    "created_at": "timestamptz",
+}
+_RECORD_DEFAULTS = {
+    "node_input_tokens": None,
+    "node_output_tokens": None,
+    "verified": False,
+    "metering_disagreement": False,
+    "latency_ms": 0,
+    "ttft_ms": None,
+    "error_code": "",
+}
+# Built from the constants above only (no input reaches the SQL text).
+_INSERT_RECORDS = (
+    f"INSERT INTO usage_usagerecord ({', '.join(_RECORD_TYPES)}) "  # noqa: S608
+    f"SELECT * FROM unnest({', '.join(f'%s::{kind}[]' for kind in _RECORD_TYPES.values())}) "
+    "ON CONFLICT (request_id) DO NOTHING"
+)
+
+
+def usage_records_write(*, records: list[dict]) -> None:
+    """Insert UsageRecords (a record already written, by a retried batch, is kept as it was).
+
+    On PostgreSQL one statement of column arrays, without model instances (the settlement batch is on
+    the gateway's hot path, and building a model instance per request was most of its Python time).
+    """
+    if connection.vendor != "postgresql":
+        UsageRecord.objects.bulk_create([UsageRecord(**record) for record in records], ignore_conflicts=True)
+        return
+    now = timezone.now()
+    defaults = {**_RECORD_DEFAULTS, "created_at": now}
+    columns = [[record.get(name, defaults.get(name)) for record in records] for name in _RECORD_TYPES]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_RECORDS, columns)
+
+
 @transaction.atomic(savepoint=False)
 def usage_settle_batch(*, items: list[Settlement]) -> list[SettleResult]:
     """Settle many finished requests in ONE database transaction (the gateway's group commit).
@@ -490,7 +549,7 @@ def usage_settle_batch(*, items: list[Settlement]) -> list[SettleResult]:
             raise result.error  # the legs are built here; an error is a bug, and the batch must not commit
         results[item.request_id].transaction_id = result.transaction_id
         results[item.request_id].replayed = result.replayed
-    UsageRecord.objects.bulk_create([UsageRecord(**item.record) for item in items], ignore_conflicts=True)
+    usage_records_write(records=[item.record for item in items])
 
     # Keys with a spend limit: add this batch's spend, restarting the count in a new period.
     limited = {}
