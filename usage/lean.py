@@ -144,10 +144,12 @@ async def admit(*, authorization: str | None, body: bytes, endpoint: str):
     now = timezone.now()
     prepare = dict(key=key, buyer_ledger_id=key.buyer_ledger_id, payload=payload, endpoint=endpoint, now=now)
     model_id = payload.get("model") if isinstance(payload, dict) else None
+    if settings.GATEWAY_ROUTE_CACHE_SECONDS > 0 and not selectors.routes_fresh(model_id=model_id):
+        await _routes_refresh(model_id)
     if selectors.routes_fresh(model_id=model_id):
         admission = admission_prepare(**prepare)  # catalog and routes from the cache: no query
     else:
-        admission = await _in_db_thread(admission_prepare)(**prepare)
+        admission = await _in_db_thread(admission_prepare)(**prepare)  # no cache (the setting is 0)
     params = {
         "amount": admission.hold_nanos,
         "account": admission.buyer_ledger_id,
@@ -165,6 +167,26 @@ async def admit(*, authorization: str | None, body: bytes, endpoint: str):
         await _in_db_thread(_refuse)(ledger_account_id=admission.buyer_ledger_id, account_id=key.account_id)
     admission.hold_id = row[0]
     return admission
+
+
+_refreshing: dict[tuple, asyncio.Future] = {}
+
+
+async def _routes_refresh(model_id) -> None:
+    """Reload the catalog and a model's routes in a worker thread, once per loop however many
+    requests found them stale at the same moment (the others wait for that one reload)."""
+    key = (asyncio.get_running_loop(), model_id if isinstance(model_id, str) else None)
+    running = _refreshing.get(key)
+    if running is None:
+
+        def reload():
+            entry = selectors.catalog_entry(model_id=key[1] or "")
+            if entry is not None:
+                selectors.routes_for_model(model_id=entry.model_id)
+
+        running = _refreshing[key] = asyncio.ensure_future(_in_db_thread(reload)())
+        running.add_done_callback(lambda _: _refreshing.pop(key, None))
+    await asyncio.shield(running)
 
 
 def _refuse(*, ledger_account_id: int, account_id: int):

@@ -58,7 +58,7 @@ def routes_fresh(*, model_id) -> bool:
     now = time.monotonic()
     if _catalog_cache is None or now - _catalog_cache[0] >= _ttl():
         return False
-    if model_id not in _catalog_cache[1]:
+    if not isinstance(model_id, str) or model_id not in _catalog_cache[1]:
         return True  # an unknown model is refused without looking at routes
     cached = _route_cache.get(model_id)
     return cached is not None and now - cached[0] < _ttl()
