@@ -1,8 +1,10 @@
 """The OpenAI-compatible gateway: /v1/chat/completions, /v1/completions, /v1/models (async views).
 
-One request: admission (key, validation, hold) in one hop to a worker thread; routing over the
-cached routes ordered by health; the node's answer proxied (streams pass through as they arrive)
-while the platform counts tokens and enforces max_tokens; settlement handed to this process's group
+One request: admission (key, validation, hold): on PostgreSQL on the event loop, through
+usage/lean.py's plain ASGI path and async pool; elsewhere in one hop to a worker thread from the
+Django views below. Then `answer`: routing over the cached routes ordered by health; the node's
+answer proxied (streams pass through as they arrive) while the platform counts tokens and enforces
+max_tokens; settlement handed to this process's group
 commit (usage/settlement.py) and awaited before the last bytes, so the usage the client reads is the
 usage stored. Every error is in OpenAI's shape.
 """
