@@ -245,7 +245,9 @@ async def _complete(admission, started):
         t0 = time.monotonic()
         try:
             response = await nodes.client().post(
-                _url(admission, route), json=_upstream_body(admission, route), headers=nodes.headers_for(route.api_key)
+                _url(admission, route),
+                content=orjson.dumps(_upstream_body(admission, route)),
+                headers=nodes.headers_for(route.api_key),
             )
             if response.status_code >= 500 or response.status_code in (401, 403, 404, 429):
                 raise NodeFailed(f"node_http_{response.status_code}")
@@ -437,7 +439,7 @@ async def _stream(admission, started):
             request = nodes.client().build_request(
                 "POST",
                 _url(admission, route),
-                json=_upstream_body(admission, route),
+                content=orjson.dumps(_upstream_body(admission, route)),
                 headers=nodes.headers_for(route.api_key),
             )
             response = await nodes.client().send(request, stream=True)
