@@ -32,7 +32,12 @@ def _render_form(request, template, context, form):
 
 @account_required
 def dashboard(request):
-    context = {"balance": balance_summary(account=request.membership.account), "section": "dashboard"}
+    account = request.membership.account
+    context = {"balance": balance_summary(account=account), "section": "dashboard"}
+    if account.is_buyer:
+        from usage.views import dashboard_usage  # usage builds on accounts, not the other way round
+
+        context |= dashboard_usage(account=account)
     return render(request, "portal/dashboard.html", context)
 
 

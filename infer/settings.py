@@ -263,6 +263,13 @@ GATEWAY_AWAIT_SETTLEMENT = env_bool("GATEWAY_AWAIT_SETTLEMENT", True)
 GATEWAY_LEAN_PATH = env_bool("GATEWAY_LEAN_PATH", True)
 GATEWAY_DB_POOL_SIZE = env_int("GATEWAY_DB_POOL_SIZE", 8)
 
+# --- Operators: node registration (usage/) -------------------------------------------------------
+# The portal's test call to a new node (one chat completion of 1 token) must answer within this.
+NODE_TEST_CALL_TIMEOUT_SECONDS = env_int("NODE_TEST_CALL_TIMEOUT_SECONDS", 20)
+# Nodes registered in the portal must resolve to public addresses, so nobody can point the gateway at
+# the platform's own network; development (DEBUG) allows loopback and private addresses for demo nodes.
+NODE_ALLOW_PRIVATE_ADDRESSES = env_bool("NODE_ALLOW_PRIVATE_ADDRESSES", DEBUG)
+
 # --- Chains: USDC deposits and payouts (billing/chains/, payouts/) -------------------------------
 # Deposits: a Celery beat task per network scans for USDC transfers to our deposit addresses and
 # credits them once their block is finalized and still canonical (billing/chains/). A network whose
@@ -360,4 +367,17 @@ if KYC_MAX_DOCUMENT_BYTES <= 0 or KYC_METERING_DISAGREEMENTS_THRESHOLD <= 0 or K
 CELERY_BEAT_SCHEDULE |= {
     "kyc-metering-check": {"task": "kyc.tasks.metering_disagreements_check_task", "schedule": 900.0},
     "kyc-documents-retention": {"task": "kyc.tasks.kyc_documents_retention_task", "schedule": 86400.0},
+}
+
+# --- Usage API, rollup and retention (usage/) ----------------------------------------------------
+# The daily rollup sums UsageRecords older than this: a settlement's transaction (milliseconds) is
+# long committed by then, so no record below the watermark can still appear (see usage_rollup).
+USAGE_ROLLUP_LAG_SECONDS = env_int("USAGE_ROLLUP_LAG_SECONDS", 60)
+# Raw usage records are deleted after this many days (0: kept forever); daily rollups are kept.
+USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 400)
+if USAGE_ROLLUP_LAG_SECONDS < 0 or USAGE_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("USAGE_ROLLUP_LAG_SECONDS and USAGE_RETENTION_DAYS must not be negative")
+CELERY_BEAT_SCHEDULE |= {
+    "usage-rollup": {"task": "usage.tasks.usage_rollup_task", "schedule": 30.0},
+    "usage-retention": {"task": "usage.tasks.usage_records_purge_task", "schedule": 3600.0},
 }

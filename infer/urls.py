@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("billing.urls")),
     path("", include("usage.urls")),
+    path("", include("usage.operator_urls")),
     path("", include("payouts.urls")),
     path("", include("kyc.urls")),
 ]

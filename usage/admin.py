@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from billing.money import format_cost
 
-from .models import Node, NodeModel, UsageRecord
+from .models import Node, NodeModel, UsageDaily, UsageRecord
 
 
 class NodeForm(forms.ModelForm):
@@ -34,7 +34,15 @@ class NodeAdmin(admin.ModelAdmin):
     list_display = ["name", "account", "base_url", "status", "last_success_at", "latency_ms", "error_rate_ppm"]
     list_filter = ["status"]
     search_fields = ["name", "account__name", "base_url", "code"]
-    readonly_fields = ["code", "last_success_at", "last_error_at", "latency_ms", "error_rate_ppm"]
+    readonly_fields = [
+        "code",
+        "checked_at",
+        "check_error",
+        "last_success_at",
+        "last_error_at",
+        "latency_ms",
+        "error_rate_ppm",
+    ]
     inlines = [NodeModelInline]
 
 
@@ -72,3 +80,27 @@ class UsageRecordAdmin(admin.ModelAdmin):
     @admin.display(description="Cost", ordering="cost_nanos")
     def cost(self, obj):
         return format_cost(obj.cost_nanos)
+
+
+@admin.register(UsageDaily)
+class UsageDailyAdmin(admin.ModelAdmin):
+    """Read-only: the rollup is written only by usage_rollup."""
+
+    list_display = ["day", "account", "operator_account", "node", "model", "requests", "errors", "cost"]
+    list_filter = ["day"]
+    list_select_related = ["account", "operator_account", "node", "model"]
+    raw_id_fields = ["account", "operator_account", "node"]
+    date_hierarchy = "day"
+
+    @admin.display(description="Cost")
+    def cost(self, obj):
+        return format_cost(obj.cost_nanos)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

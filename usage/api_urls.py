@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from . import api
+
+urlpatterns = [
+    path("usage", api.UsageListApi.as_view(), name="api-usage"),
+    path("usage/summary", api.UsageSummaryApi.as_view(), name="api-usage-summary"),
+    path("usage/<uuid:request_id>", api.UsageDetailApi.as_view(), name="api-usage-record"),
+]

@@ -11,6 +11,7 @@ class Node(models.Model):
     """An operator's OpenAI-compatible server (vLLM, llama.cpp server, Ollama, TGI) the gateway routes to."""
 
     class Status(models.TextChoices):
+        INACTIVE = "inactive"  # registered in the portal; goes live only after a test call succeeds
         ACTIVE = "active"
         PAUSED = "paused"  # by the operator
         SUSPENDED = "suspended"  # by staff or an automatic violation; only staff lift it
@@ -24,6 +25,9 @@ class Node(models.Model):
     api_key = models.CharField(max_length=300, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     suspended_reason = models.CharField(max_length=300, blank=True)
+    # The last test call from the portal: when, and why it failed (blank when it succeeded).
+    checked_at = models.DateTimeField(null=True, blank=True)
+    check_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Health, written by the gateway's settlement batches (exponentially weighted).
     last_success_at = models.DateTimeField(null=True, blank=True)
@@ -35,6 +39,10 @@ class Node(models.Model):
         indexes = [
             # Routing: the active nodes (joined from NodeModel by model).
             models.Index(fields=["status"], name="node_status"),
+        ]
+        constraints = [
+            # The portal names nodes in lists, the CSV statement and usage logs: one name per operator.
+            models.UniqueConstraint(fields=["account", "name"], name="node_name_unique_per_account"),
         ]
 
     def __str__(self):
@@ -101,8 +109,11 @@ class UsageRecord(models.Model):
 
     class Meta:
         indexes = [
-            # /api/usage and the portal's usage log: an account's records, newest first.
-            models.Index(fields=["account", "-created_at"], name="usage_account_created"),
+            # /api/usage and the portal's usage log: an account's records, newest first, paged by the
+            # keyset (created_at, id) so any page is an index range scan, however deep.
+            models.Index(fields=["account", "-created_at", "-id"], name="usage_account_created_id"),
+            # Retention deletes the oldest records in batches; the rollup reads past its watermark (pk).
+            models.Index(fields=["created_at"], name="usage_created"),
             # Staff review and automatic violations: disputed records of a node's operator.
             models.Index(
                 fields=["node", "-created_at"], condition=Q(metering_disagreement=True), name="usage_disputed"
@@ -117,3 +128,74 @@ class UsageRecord(models.Model):
 
     def __str__(self):
         return str(self.request_id)
+
+    # The breakdown the portal shows (cost = input cost + output cost, exactly).
+    @property
+    def input_cost_nanos(self) -> int:
+        return self.input_tokens * self.input_price_nanos
+
+    @property
+    def output_cost_nanos(self) -> int:
+        return self.output_tokens * self.output_price_nanos
+
+    @property
+    def input_price_per_1m(self) -> int:
+        return self.input_price_nanos * 1_000_000
+
+    @property
+    def output_price_per_1m(self) -> int:
+        return self.output_price_nanos * 1_000_000
+
+
+class UsageDaily(models.Model):
+    """Usage summed per UTC day, buyer, operator, node and model: charts and summaries never scan raw rows.
+
+    Kept by usage.services.usage_rollup (a Celery beat task) from UsageRecords past a watermark, so it
+    outlives the raw records' retention.
+    """
+
+    day = models.DateField()
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+")
+    # The node's operator at the time of the request (null when no node was reached).
+    operator_account = models.ForeignKey(
+        "accounts.Account", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    node = models.ForeignKey(Node, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    model = models.ForeignKey("billing.CatalogModel", on_delete=models.PROTECT, related_name="+")
+    requests = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost_nanos = models.BigIntegerField(default=0)
+    operator_share_nanos = models.BigIntegerField(default=0)
+    platform_share_nanos = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # The grain; NULLS NOT DISTINCT so requests that reached no node still share one row.
+            models.UniqueConstraint(
+                fields=["day", "account", "operator_account", "node", "model"],
+                name="usagedaily_grain",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [
+            # /api/usage/summary and the dashboard chart: a buyer's days in a range.
+            models.Index(fields=["account", "day"], name="usagedaily_account_day"),
+            # Operator earnings: an operator's days in a range.
+            models.Index(fields=["operator_account", "day"], name="usagedaily_operator_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.account_id} {self.model_id}"
+
+
+class UsageRollupState(models.Model):
+    """One row: the highest UsageRecord id already summed into UsageDaily (the rollup's watermark)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_record_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"rollup through record {self.last_record_id}"

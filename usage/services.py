@@ -3,8 +3,10 @@
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import orjson
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
@@ -26,8 +28,8 @@ from billing.services import (
 )
 from infer.errors import ApplicationError
 
-from . import selectors, tokenizers
-from .models import Node, NodeModel, UsageRecord
+from . import nodes, selectors, tokenizers
+from .models import Node, NodeModel, UsageRecord, UsageRollupState
 
 
 class GatewayError(ApplicationError):
@@ -46,26 +48,164 @@ class GatewayError(ApplicationError):
 
 
 def _normalize_base_url(base_url: str) -> str:
+    """A node's base URL, ending in /v1; anything that is not a plain http(s) address is refused."""
     base_url = (base_url or "").strip().rstrip("/")
     if not base_url.startswith(("http://", "https://")):
         raise ApplicationError("A node's URL starts with http:// or https://", code="invalid_url")
-    return base_url if base_url.endswith("/v1") else base_url + "/v1"
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range or not a number
+    except ValueError:
+        raise ApplicationError("That is not a valid URL: check the host and port.", code="invalid_url") from None
+    if not parts.hostname or any(c.isspace() for c in base_url):
+        raise ApplicationError(
+            "A node's URL needs a host name or IP address, e.g. https://gpu1.example.com", code="invalid_url"
+        )
+    if parts.username or parts.password:
+        # Credentials in a URL end up in logs; the node's key has its own field.
+        raise ApplicationError("Put the node's key in the key field, not in the URL.", code="invalid_url")
+    if parts.query or parts.fragment:
+        raise ApplicationError("A node's URL has no query (?...) or fragment (#...).", code="invalid_url")
+    base_url = base_url if base_url.endswith("/v1") else base_url + "/v1"
+    if len(base_url) > Node._meta.get_field("base_url").max_length:
+        raise ApplicationError("That URL is too long (300 characters at most).", code="invalid_url")
+    return base_url
 
 
 @transaction.atomic
-def node_create(*, account: Account, name: str, base_url: str, api_key: str = "", model_ids=()) -> Node:
-    """Register an operator's node and the catalog models it serves (at tier prices until set)."""
+def node_create(
+    *,
+    account: Account,
+    name: str,
+    base_url: str,
+    api_key: str = "",
+    model_ids=(),
+    status: str = Node.Status.ACTIVE,
+) -> Node:
+    """Register an operator's node and the catalog models it serves (at tier prices until set).
+
+    The portal registers nodes INACTIVE and activates them after a test call (node_register);
+    seed data, the benchmark and tests create them active directly.
+    """
     if not account.is_operator:
         raise ApplicationError("Only operator accounts run nodes", code="not_operator")
     name = (name or "").strip()
     if not name:
         raise ApplicationError("Give the node a name", code="invalid_name")
-    node = Node.objects.create(
-        account=account, name=name[:100], base_url=_normalize_base_url(base_url), api_key=api_key
-    )
+    if len(name) > 100:
+        raise ApplicationError("A node's name has at most 100 characters", code="invalid_name")
+    base_url = _normalize_base_url(base_url)
+    if Node.objects.filter(account=account, name__iexact=name).exists():
+        raise ApplicationError(f"You already have a node named {name!r}: choose another name.", code="duplicate_name")
+    node = Node.objects.create(account=account, name=name, base_url=base_url, api_key=api_key, status=status)
     for model_id in model_ids:
         node_model_set(node=node, model_id=model_id)
+    selectors.routes_cache_clear()
     return node
+
+
+def node_register(*, account: Account, name: str, base_url: str, api_key: str, model_ids) -> Node:
+    """The portal's registration: create the node inactive, then test it; it goes live only if that works.
+
+    Not atomic on purpose: the test call reaches the node over the network, outside any transaction.
+    """
+    model_ids = list(dict.fromkeys(model_ids))
+    if not model_ids:
+        raise ApplicationError("Choose at least one model the node serves.", code="no_models")
+    # A DNS lookup: before node_create's transaction, like every outside call.
+    refused = nodes.address_check(base_url=_normalize_base_url(base_url))
+    if refused:
+        raise ApplicationError(refused, code="invalid_url")
+    node = node_create(
+        account=account,
+        name=name,
+        base_url=base_url,
+        api_key=(api_key or "").strip(),
+        model_ids=model_ids,
+        status=Node.Status.INACTIVE,
+    )
+    node_check(node=node)
+    node.refresh_from_db()
+    return node
+
+
+# How many of a node's models a test call tries: enough to catch a wrong model name, few enough to be quick.
+NODE_CHECK_MAX_MODELS = 3
+
+
+def node_check(*, node: Node) -> str:
+    """Send a node a test request per served model (a few); activate an inactive node when all answer.
+
+    Returns "" on success, else the reason, which is also kept on the node for the portal to show.
+    """
+    served = list(
+        NodeModel.objects.filter(node=node).select_related("model").order_by("model__model_id")[:NODE_CHECK_MAX_MODELS]
+    )
+    if not served:
+        error = "The node serves no model yet: choose at least one."
+    else:
+        error = ""
+        for row in served:
+            error = nodes.test_call(
+                base_url=node.base_url, api_key=node.api_key, model=row.upstream_name or row.model.model_id
+            )
+            if error:
+                break
+    _node_check_record(node_id=node.id, error=error)
+    return error
+
+
+@transaction.atomic
+def _node_check_record(*, node_id: int, error: str) -> None:
+    Node.objects.filter(id=node_id).update(checked_at=timezone.now(), check_error=error[:500])
+    if not error:
+        # Only a node waiting for its first test goes live; a paused or suspended one stays as it is.
+        Node.objects.filter(id=node_id, status=Node.Status.INACTIVE).update(status=Node.Status.ACTIVE)
+    selectors.routes_cache_clear()
+
+
+@transaction.atomic
+def node_pause(*, node: Node) -> None:
+    """The operator takes an active node out of routing (maintenance); requests go to other nodes."""
+    # Conditional update: a suspension by staff racing with this must not be overwritten.
+    if not Node.objects.filter(id=node.id, status=Node.Status.ACTIVE).update(status=Node.Status.PAUSED):
+        raise ApplicationError("Only an active node can be paused.", code="not_active")
+    selectors.routes_cache_clear()
+
+
+@transaction.atomic
+def node_resume(*, node: Node) -> None:
+    """Put a paused node back into routing. A suspended node waits for staff; an inactive one for its test."""
+    if Node.objects.filter(id=node.id, status=Node.Status.PAUSED).update(status=Node.Status.ACTIVE):
+        selectors.routes_cache_clear()
+        return
+    current = Node.objects.get(id=node.id)
+    if current.status == Node.Status.SUSPENDED:
+        reason = f" ({current.suspended_reason})" if current.suspended_reason else ""
+        raise ApplicationError(f"This node was suspended by staff{reason}; contact support.", code="suspended")
+    if current.status == Node.Status.INACTIVE:
+        raise ApplicationError("This node has not passed its test call yet: test it again.", code="not_tested")
+    raise ApplicationError("This node is already active.", code="already_active")
+
+
+@transaction.atomic
+def node_prices_set(*, node: Node, prices: dict) -> None:
+    """Set a node's prices for the models it serves: {model_id: (input nanos or None, output nanos or None)}.
+
+    None is the tier default. Routes are re-read at once in this process (others within
+    GATEWAY_ROUTE_CACHE_SECONDS), so the next request is priced at the new price.
+    """
+    served = set(NodeModel.objects.filter(node=node).values_list("model__model_id", flat=True))
+    for model_id, (input_nanos, output_nanos) in prices.items():
+        if model_id not in served:
+            raise ApplicationError(f"This node does not serve {model_id!r}.", code="unknown_model")
+        node_model_set(node=node, model_id=model_id, input_price_nanos=input_nanos, output_price_nanos=output_nanos)
+    selectors.routes_cache_clear()
+
+
+# $1,000 per 1K tokens: far above any real price, and it keeps a request's hold (context × price)
+# well inside a 64-bit column.
+MAX_PRICE_NANOS_PER_TOKEN = 1_000_000_000
 
 
 @transaction.atomic
@@ -79,6 +219,8 @@ def node_model_set(
     for price in (input_price_nanos, output_price_nanos):
         if price is not None and (not isinstance(price, int) or isinstance(price, bool) or price < 0):
             raise ApplicationError("Prices are non-negative whole nanos per token", code="invalid_price")
+        if price is not None and price > MAX_PRICE_NANOS_PER_TOKEN:
+            raise ApplicationError("A price is at most $1,000 per 1K tokens.", code="invalid_price")
     node_model, _ = NodeModel.objects.update_or_create(
         node=node,
         model=model,
@@ -120,9 +262,10 @@ def operator_nodes_suspend(*, account: Account, reason: str) -> int:
 @transaction.atomic
 def operator_nodes_restore(*, account: Account) -> int:
     """Lift a suspension: suspended nodes become active again (paused ones stay as the operator left them)."""
-    count = Node.objects.filter(account=account, status=Node.Status.SUSPENDED).update(
-        status=Node.Status.ACTIVE, suspended_reason=""
-    )
+    suspended = Node.objects.filter(account=account, status=Node.Status.SUSPENDED)
+    # A node whose last test call failed was never live: it goes back to waiting for a passing test.
+    count = suspended.exclude(check_error="").update(status=Node.Status.INACTIVE, suspended_reason="")
+    count += suspended.update(status=Node.Status.ACTIVE, suspended_reason="")
     selectors.routes_cache_clear()
     return count
 
@@ -591,3 +734,99 @@ def usage_settle_batch(*, items: list[Settlement]) -> list[SettleResult]:
         if bad_ids:
             Node.objects.filter(id__in=bad_ids).update(last_error_at=now)
     return [results[item.request_id] for item in items]
+
+
+# --- Daily rollup and retention -------------------------------------------------------------------
+
+# Sums UsageRecords with ids in (%(low)s, %(high)s] into their UsageDaily rows, adding to what is there.
+_ROLLUP_SQL = """
+INSERT INTO usage_usagedaily AS d (
+    day, account_id, operator_account_id, node_id, model_id,
+    requests, errors, input_tokens, output_tokens, cost_nanos, operator_share_nanos, platform_share_nanos
+)
+SELECT (r.created_at AT TIME ZONE 'UTC')::date, r.account_id, n.account_id, r.node_id, r.model_id,
+       count(*), count(*) FILTER (WHERE r.status IN ('error', 'node_failed')),
+       sum(r.input_tokens), sum(r.output_tokens), sum(r.cost_nanos),
+       sum(r.operator_share_nanos), sum(r.platform_share_nanos)
+FROM usage_usagerecord r LEFT JOIN usage_node n ON n.id = r.node_id
+WHERE r.id > %(low)s AND r.id <= %(high)s
+GROUP BY 1, 2, 3, 4, 5
+ON CONFLICT ON CONSTRAINT usagedaily_grain DO UPDATE SET
+    requests = d.requests + EXCLUDED.requests,
+    errors = d.errors + EXCLUDED.errors,
+    input_tokens = d.input_tokens + EXCLUDED.input_tokens,
+    output_tokens = d.output_tokens + EXCLUDED.output_tokens,
+    cost_nanos = d.cost_nanos + EXCLUDED.cost_nanos,
+    operator_share_nanos = d.operator_share_nanos + EXCLUDED.operator_share_nanos,
+    platform_share_nanos = d.platform_share_nanos + EXCLUDED.platform_share_nanos
+"""
+
+
+@transaction.atomic
+def _rollup_step(*, cutoff: datetime, batch_size: int) -> int:
+    # The state row is locked for the whole step: two workers running the task at once take turns,
+    # and the sums and the watermark commit together, so a crash or a rerun never counts twice.
+    UsageRollupState.objects.get_or_create(id=1)
+    state = UsageRollupState.objects.select_for_update().get(id=1)
+    low = state.last_record_id
+    # The watermark moves only to records created before the cutoff (now − USAGE_ROLLUP_LAG_SECONDS).
+    # Ids come from a sequence at insert, and settlement transactions last milliseconds, so when a
+    # record older than the lag is visible, every record with a smaller id has committed too: no
+    # record can appear below the watermark later.
+    # The batch stops at the first record not yet past the lag, so the watermark never skips a record.
+    ids = []
+    for record_id, created_at in (
+        UsageRecord.objects.filter(id__gt=low).order_by("id").values_list("id", "created_at")[:batch_size]
+    ):
+        if created_at >= cutoff:
+            break
+        ids.append(record_id)
+    if not ids:
+        return 0
+    high = ids[-1]
+    with connection.cursor() as cursor:
+        cursor.execute(_ROLLUP_SQL, {"low": low, "high": high})
+    UsageRollupState.objects.filter(id=1).update(last_record_id=high, updated_at=timezone.now())
+    return len(ids)
+
+
+def usage_rollup(*, now: datetime | None = None, batch_size: int = 50_000) -> int:
+    """Add the usage records past the watermark to UsageDaily, in batches; returns how many were summed.
+
+    Incremental and exact: each record is summed once, in the transaction that moves the watermark
+    past its id. Chosen over summing inside the settlement transaction because that would make every
+    batch of the gateway's group commit update the same hot rows (a busy buyer's day), the one
+    contention the ledger's design avoids.
+    """
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.USAGE_ROLLUP_LAG_SECONDS)
+    total = 0
+    while True:
+        done = _rollup_step(cutoff=cutoff, batch_size=batch_size)
+        total += done
+        if done < batch_size:
+            return total
+
+
+def usage_records_purge(*, now: datetime | None = None, batch_size: int = 10_000) -> int:
+    """Delete usage records older than USAGE_RETENTION_DAYS, in short batches; returns how many.
+
+    Only records already summed into UsageDaily are deleted, so charts and summaries keep their
+    history. Each batch is its own transaction to keep locks and WAL bursts small.
+    """
+    if not settings.USAGE_RETENTION_DAYS:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=settings.USAGE_RETENTION_DAYS)
+    watermark = UsageRollupState.objects.filter(id=1).values_list("last_record_id", flat=True).first() or 0
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                UsageRecord.objects.filter(created_at__lt=cutoff, id__lte=watermark)
+                .order_by("created_at")
+                .values_list("id", flat=True)[:batch_size]
+            )
+            if ids:
+                UsageRecord.objects.filter(id__in=ids).delete()
+        total += len(ids)
+        if len(ids) < batch_size:
+            return total

@@ -14,3 +14,13 @@ def operator_nodes_suspend(account_id: int, reason: str) -> int:
     from accounts.models import Account
 
     return services.operator_nodes_suspend(account=Account.objects.get(id=account_id), reason=reason)
+
+
+@shared_task
+def usage_rollup_task() -> int:
+    return services.usage_rollup()
+
+
+@shared_task
+def usage_records_purge_task() -> int:
+    return services.usage_records_purge()

@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+"""Portal URLs for usage."""
 
-urlpatterns = []
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("usage/", views.usage_logs, name="usage-logs"),
+    path("usage/<uuid:request_id>/", views.usage_record, name="usage-record"),
+]

@@ -1,6 +1,7 @@
 """Fixtures for the gateway: the real ASGI app and demo nodes served by uvicorn on free ports, in threads."""
 
 import socket
+import uuid
 
 import pytest
 from openai import OpenAI
@@ -88,3 +89,64 @@ def client_for(gateway_server):
 @pytest.fixture
 def alice_client(client_for, alice_key):
     return client_for(alice_key.secret)
+
+
+@pytest.fixture
+def parked_node(operator_account):
+    """A node that is never called: usage records and rollups only need it to exist."""
+    return services.node_create(
+        account=operator_account, name="gpu-parked", base_url="http://127.0.0.1:9/v1", model_ids=MODELS
+    )
+
+
+@pytest.fixture
+def usage_record():
+    """Write a UsageRecord directly, priced like settlement prices it (for reports; no ledger postings)."""
+    from billing import money
+    from billing.models import CatalogModel
+    from usage.models import UsageRecord
+
+    def make(
+        account,
+        *,
+        node=None,
+        model=CHEAP_MODEL,
+        input_tokens=100,
+        output_tokens=50,
+        status="success",
+        created_at=None,
+        api_key=None,
+        input_price=100,
+        output_price=150,
+        latency_ms=120,
+        ttft_ms=None,
+    ):
+        cost = money.request_cost(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            input_price_nanos=input_price,
+            output_price_nanos=output_price,
+        )
+        operator_share, platform_share = money.revenue_split(cost)
+        fields = dict(
+            request_id=uuid.uuid4(),
+            account=account,
+            api_key=api_key,
+            model=CatalogModel.objects.get(model_id=model),
+            node=node,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            input_price_nanos=input_price,
+            output_price_nanos=output_price,
+            cost_nanos=cost,
+            operator_share_nanos=operator_share,
+            platform_share_nanos=platform_share,
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            status=status,
+        )
+        if created_at is not None:
+            fields["created_at"] = created_at
+        return UsageRecord.objects.create(**fields)
+
+    return make
