@@ -258,6 +258,10 @@ GATEWAY_SETTLE_BATCH_MAX = env_int("GATEWAY_SETTLE_BATCH_MAX", 200)
 GATEWAY_DB_THREADS = env_int("GATEWAY_DB_THREADS", 16)
 # Answer only once the request's settlement has committed (so the usage a client reads is stored).
 GATEWAY_AWAIT_SETTLEMENT = env_bool("GATEWAY_AWAIT_SETTLEMENT", True)
+# On PostgreSQL, POST /v1/chat/completions and /v1/completions bypass Django (usage/lean.py) and admit
+# through their own async connection pool of this many connections per gateway process.
+GATEWAY_LEAN_PATH = env_bool("GATEWAY_LEAN_PATH", True)
+GATEWAY_DB_POOL_SIZE = env_int("GATEWAY_DB_POOL_SIZE", 8)
 
 # --- Operators: node registration (usage/) -------------------------------------------------------
 # The portal's test call to a new node (one chat completion of 1 token) must answer within this.

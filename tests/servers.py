@@ -1,5 +1,6 @@
 """ASGI apps (ours, demo nodes, fakes) served by a real uvicorn in a thread on a port the OS picked."""
 
+import asyncio
 import socket
 import threading
 import time
@@ -19,12 +20,20 @@ class ServerThread:
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.01)
+
+    async def _serve(self):
+        await self.server.serve(sockets=[self.sock])
+        # The gateway's admission pool belongs to this loop: close it with the server, or every
+        # test's server would leave its database connections open.
+        from usage.lean import pools_close
+
+        await pools_close()
 
     def stop(self):
         self.server.should_exit = True

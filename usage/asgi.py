@@ -26,11 +26,16 @@ class GatewayASGIHandler(ASGIHandler):
 
 
 def application_with_gateway(portal_app):
-    """Route /v1/ to the gateway handler and everything else to the full Django application."""
+    """Route /v1/'s hot endpoints to the lean path (usage/lean.py), the rest of /v1/ to the gateway
+    handler, and everything else to the full Django application."""
+    from . import lean  # imports models: only once Django is set up
+
     gateway_app = GatewayASGIHandler()
 
     async def application(scope, receive, send):
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            if lean.is_lean(scope):
+                return await lean.serve(scope, receive, send)
             return await gateway_app(scope, receive, send)
         return await portal_app(scope, receive, send)
 

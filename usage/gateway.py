@@ -1,22 +1,25 @@
 """The OpenAI-compatible gateway: /v1/chat/completions, /v1/completions, /v1/models (async views).
 
-One request: admission (key, validation, hold) in one hop to a worker thread; routing over the
-cached routes ordered by health; the node's answer proxied (streams pass through as they arrive)
-while the platform counts tokens and enforces max_tokens; settlement handed to this process's group
+One request: admission (key, validation, hold): on PostgreSQL on the event loop, through
+usage/lean.py's plain ASGI path and async pool; elsewhere in one hop to a worker thread from the
+Django views below. Then `answer`: routing over the cached routes ordered by health; the node's
+answer proxied (streams pass through as they arrive) while the platform counts tokens and enforces
+max_tokens; settlement handed to this process's group
 commit (usage/settlement.py) and awaited before the last bytes, so the usage the client reads is the
 usage stored. Every error is in OpenAI's shape.
 """
 
 import asyncio
-import json
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
+import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from billing import money
@@ -43,8 +46,34 @@ def _in_db_thread(fn):
     return sync_to_async(fn, thread_sensitive=False, executor=_db_pool)
 
 
-def error_response(exc: GatewayError) -> JsonResponse:
-    return JsonResponse(exc.body(), status=exc.status_code)
+@dataclass
+class Reply:
+    """A gateway answer independent of the server: sent by the lean ASGI app (usage/lean.py) as is,
+    or turned into a Django response by the views below (the portable path)."""
+
+    status: int
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+    headers: dict = field(default_factory=dict)
+
+    @property
+    def content_type(self) -> str:
+        return "text/event-stream" if self.stream is not None else "application/json"
+
+    def django(self) -> HttpResponse:
+        if self.stream is not None:
+            return StreamingHttpResponse(
+                self.stream, status=self.status, content_type=self.content_type, headers=self.headers
+            )
+        return HttpResponse(self.body, status=self.status, content_type=self.content_type, headers=self.headers)
+
+
+def json_reply(data, *, status: int = 200, headers: dict | None = None) -> Reply:
+    return Reply(status, orjson.dumps(data), headers=headers or {})
+
+
+def error_response(exc: GatewayError) -> Reply:
+    return json_reply(exc.body(), status=exc.status_code)
 
 
 def _error(status, message, *, type="server_error", code=None):
@@ -216,14 +245,16 @@ async def _complete(admission, started):
         t0 = time.monotonic()
         try:
             response = await nodes.client().post(
-                _url(admission, route), json=_upstream_body(admission, route), headers=nodes.headers_for(route.api_key)
+                _url(admission, route),
+                content=orjson.dumps(_upstream_body(admission, route)),
+                headers=nodes.headers_for(route.api_key),
             )
             if response.status_code >= 500 or response.status_code in (401, 403, 404, 429):
                 raise NodeFailed(f"node_http_{response.status_code}")
             if response.status_code >= 400:
                 return await _node_refused(admission, route, response, started)
             try:
-                body = response.json()
+                body = orjson.loads(response.content)
             except ValueError:
                 raise NodeFailed("node_bad_response")
             if not isinstance(body, dict):
@@ -268,7 +299,7 @@ async def _complete(admission, started):
         await _settle(settlement)
         body["model"] = admission.request.model.model_id
         body["usage"] = _usage_body(settlement)
-        return JsonResponse(body, headers={"X-Request-Id": str(admission.request_id)})
+        return json_reply(body, headers={"X-Request-Id": str(admission.request_id)})
     await _settle(_settle_free(admission, route=None, status=Status.ERROR, error_code=last_code, started=started))
     return _error(502, "No node could serve this request; you were not charged.", code=last_code)
 
@@ -276,7 +307,7 @@ async def _complete(admission, started):
 async def _node_refused(admission, route, response, started):
     """The node rejected the request itself (400/422): the client's request is at fault; no charge."""
     try:
-        message = response.json()["error"]["message"]
+        message = orjson.loads(response.content)["error"]["message"]
     except (ValueError, KeyError, TypeError):
         message = "The node rejected this request."
     await _settle(
@@ -335,7 +366,7 @@ class _Stream:
         if data == "[DONE]":
             self.finished = True
             return None
-        event = json.loads(data)
+        event = orjson.loads(data)
         if not isinstance(event, dict) or not isinstance(event.get("choices", []), list):
             raise ValueError("unexpected chunk")
         if self.template is None:
@@ -373,7 +404,7 @@ class _Stream:
         elif self.truncated and event.get("choices") and event["choices"][0].get("finish_reason"):
             return None  # we already ended the answer with finish_reason "length"
         event["model"] = self.admission.request.model.model_id
-        return b"data: " + json.dumps(event).encode() + b"\n\n"
+        return b"data: " + orjson.dumps(event) + b"\n\n"
 
     async def prime(self):
         """Read until the first token (or the end); a failure here is still a failover."""
@@ -396,7 +427,7 @@ class _Stream:
             "choices": [],
             "usage": _usage_body(settlement),
         }
-        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
 async def _stream(admission, started):
@@ -408,7 +439,7 @@ async def _stream(admission, started):
             request = nodes.client().build_request(
                 "POST",
                 _url(admission, route),
-                json=_upstream_body(admission, route),
+                content=orjson.dumps(_upstream_body(admission, route)),
                 headers=nodes.headers_for(route.api_key),
             )
             response = await nodes.client().send(request, stream=True)
@@ -427,9 +458,9 @@ async def _stream(admission, started):
                 last_code = "node_bad_response"
             health_note(route.node_id, ok=False)
             continue
-        return StreamingHttpResponse(
-            _relay(stream),
-            content_type="text/event-stream",
+        return Reply(
+            200,
+            stream=_relay(stream),
             headers={"Cache-Control": "no-cache", "X-Request-Id": str(admission.request_id)},
         )
     await _settle(_settle_free(admission, route=None, status=Status.ERROR, error_code=last_code, started=started))
@@ -493,22 +524,32 @@ async def _relay(stream: _Stream):
         await stream.response.aclose()
 
 
+def too_large() -> Reply:
+    return _error(413, "The request body is too large.", type="invalid_request_error", code="body_too_large")
+
+
 async def _handle(request, endpoint):
+    """The portable path (any database): Django's request, admission in a worker thread."""
     started = time.monotonic()
     if request.method != "POST":
         return _error(405, "Use POST for this endpoint.", type="invalid_request_error", code="method_not_allowed")
     length = request.headers.get("Content-Length")
     if length and length.isdigit() and int(length) > settings.GATEWAY_MAX_BODY_BYTES:
-        return _error(413, "The request body is too large.", type="invalid_request_error", code="body_too_large")
+        return too_large()
     body = request.body
     if len(body) > settings.GATEWAY_MAX_BODY_BYTES:
-        return _error(413, "The request body is too large.", type="invalid_request_error", code="body_too_large")
+        return too_large()
     try:
         admission = await _in_db_thread(request_admit)(
             authorization=request.headers.get("Authorization"), body=body, endpoint=endpoint
         )
     except GatewayError as exc:
         return error_response(exc)
+    return await answer(admission, started)
+
+
+async def answer(admission, started: float) -> Reply:
+    """Route, proxy and settle an admitted request (both paths)."""
     try:
         if admission.request.stream:
             return await _stream(admission, started)
@@ -528,22 +569,24 @@ async def _handle(request, endpoint):
 
 @csrf_exempt
 async def chat_completions(request):
-    return await _handle(request, "chat")
+    return (await _handle(request, "chat")).django()
 
 
 @csrf_exempt
 async def completions(request):
-    return await _handle(request, "completions")
+    return (await _handle(request, "completions")).django()
 
 
 async def models(request):
     """Models with at least one active node, their tier, context and price range per 1M tokens (USD)."""
     if request.method != "GET":
-        return _error(405, "Use GET for this endpoint.", type="invalid_request_error", code="method_not_allowed")
+        return _error(
+            405, "Use GET for this endpoint.", type="invalid_request_error", code="method_not_allowed"
+        ).django()
     try:
         await _in_db_thread(gateway_authenticate)(authorization=request.headers.get("Authorization"))
     except GatewayError as exc:
-        return error_response(exc)
+        return error_response(exc).django()
     rows = await _in_db_thread(selectors.models_available)()
 
     def per_1m(nanos):
@@ -571,4 +614,4 @@ async def models(request):
 
 
 async def not_found(request, path=""):
-    return _error(404, f"Unknown endpoint /v1/{path}", type="invalid_request_error", code="unknown_url")
+    return _error(404, f"Unknown endpoint /v1/{path}", type="invalid_request_error", code="unknown_url").django()

@@ -32,7 +32,11 @@ def client() -> httpx.AsyncClient:
 
 
 def headers_for(api_key: str) -> dict:
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    """Headers of a request to a node; its JSON body is encoded by the caller (orjson)."""
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
 
 
 def test_call(*, base_url: str, api_key: str, model: str) -> str:

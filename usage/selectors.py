@@ -54,6 +54,18 @@ def _ttl() -> float:
     return settings.GATEWAY_ROUTE_CACHE_SECONDS
 
 
+def routes_fresh(*, model_id) -> bool:
+    """True when `catalog_entry` and `routes_for_model` for this model would answer from the cache
+    (no query), so code on an event loop may call them there; otherwise they belong in a thread."""
+    now = time.monotonic()
+    if _catalog_cache is None or now - _catalog_cache[0] >= _ttl():
+        return False
+    if not isinstance(model_id, str) or model_id not in _catalog_cache[1]:
+        return True  # an unknown model is refused without looking at routes
+    cached = _route_cache.get(model_id)
+    return cached is not None and now - cached[0] < _ttl()
+
+
 def catalog_entry(*, model_id: str) -> CatalogEntry | None:
     """An active catalog model by its API id (the catalog is cached like routes)."""
     global _catalog_cache

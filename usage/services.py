@@ -1,11 +1,11 @@
 """Writes for usage: nodes, admission of a request (key, limits, hold) and the batched settlement."""
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, F, IntegerField, Value, When
@@ -295,12 +295,16 @@ def _int_param(payload, name):
     return value
 
 
-def request_parse(*, body: bytes, endpoint: str) -> ParsedRequest:
-    """Validate an OpenAI chat/completions request body; raise GatewayError (400/404) when it is wrong."""
+def request_decode(body: bytes):
+    """The JSON of a request body (orjson: the gateway's hot path), or a 400 in OpenAI's shape."""
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
         raise GatewayError("We could not parse the JSON body of your request.", code="invalid_json")
+
+
+def request_parse(*, payload, endpoint: str) -> ParsedRequest:
+    """Validate a decoded OpenAI chat/completions request; raise GatewayError (400/404) when it is wrong."""
     if not isinstance(payload, dict):
         raise GatewayError("The request body must be a JSON object.", code="invalid_json")
     model_id = payload.get("model")
@@ -428,14 +432,48 @@ def gateway_authenticate(*, authorization: str | None) -> APIKey:
 def request_admit(*, authorization: str | None, body: bytes, endpoint: str) -> Admission:
     """Authenticate, validate, route and take the hold for one request (402 when it may not run).
 
-    The hold is the request's maximum cost at the most expensive node it might be routed to (so
-    failover never exceeds it): prompt tokens (our count, or an upper bound without a tokenizer) plus
-    max_tokens (when absent: what is left of the context), capped by the model's context.
+    The portable path (Django's connection, in a worker thread); on PostgreSQL the gateway admits
+    on its event loop instead (usage/lean.py), with the same rules through `admission_prepare`.
     """
     key = gateway_authenticate(authorization=authorization)
-    request = request_parse(body=body, endpoint=endpoint)
-    model = request.model
     now = timezone.now()
+    admission = admission_prepare(
+        key=key,
+        buyer_ledger_id=_buyer_ledger_id(key.account_id),
+        payload=request_decode(body),
+        endpoint=endpoint,
+        now=now,
+    )
+    try:
+        admission.hold_id = hold_place_request(
+            ledger_account_id=admission.buyer_ledger_id,
+            amount_nanos=admission.hold_nanos,
+            key=f"request:{admission.request_id}",
+        )
+    except AdmissionRefused as exc:
+        raise admission_refusal(exc, account_id=key.account_id)
+    api_key_touch(api_key=key, now=now)
+    return admission
+
+
+def admission_refusal(exc: AdmissionRefused, *, account_id: int) -> GatewayError:
+    """The 402 for a refused hold: a dispute that left the balance negative is named as the reason."""
+    if exc.code == "insufficient_balance" and account_blocked_by_dispute(Account.objects.get(id=account_id)):
+        exc = BalanceDisputed()  # checked only on refusal: it costs a request in good standing nothing
+    return GatewayError(exc.message, status_code=402, type="payment_required", code=exc.code)
+
+
+def admission_prepare(*, key, buyer_ledger_id: int, payload, endpoint: str, now: datetime) -> Admission:
+    """Everything of admission but the hold: validate, check the key's spend limit, route, size the hold.
+
+    `key` is an APIKey or any object with its spend-limit fields. The hold is the request's maximum
+    cost at the most expensive node it might be routed to (so failover never exceeds it): prompt
+    tokens (our count, or an upper bound without a tokenizer) plus max_tokens (when absent: what is
+    left of the context), capped by the model's context. Reads only the route cache (a stale cache
+    queries the database: callers on an event loop check `selectors.routes_fresh` first).
+    """
+    request = request_parse(payload=payload, endpoint=endpoint)
+    model = request.model
     if key.spend_limit_nanos is not None and _key_spent(key, now) >= key.spend_limit_nanos:
         raise GatewayError(
             f"This API key reached its {key.spend_limit_period} spend limit.",
@@ -467,20 +505,8 @@ def request_admit(*, authorization: str | None, body: bytes, endpoint: str) -> A
     max_tokens = min(request.max_tokens or room, room)
     input_price = max(r.input_price_nanos for r in routes)
     output_price = max(r.output_price_nanos for r in routes)
-    hold_nanos = bound * input_price + max_tokens * output_price
-    buyer_ledger_id = _buyer_ledger_id(key.account_id)
-    request_id = uuid.uuid4()
-    try:
-        hold_id = hold_place_request(
-            ledger_account_id=buyer_ledger_id, amount_nanos=hold_nanos, key=f"request:{request_id}"
-        )
-    except AdmissionRefused as exc:
-        if exc.code == "insufficient_balance" and account_blocked_by_dispute(key.account):
-            exc = BalanceDisputed()  # checked only on refusal: it costs a request in good standing nothing
-        raise GatewayError(exc.message, status_code=402, type="payment_required", code=exc.code)
-    api_key_touch(api_key=key, now=now)
     return Admission(
-        request_id=request_id,
+        request_id=uuid.uuid4(),
         api_key_id=key.id,
         account_id=key.account_id,
         buyer_ledger_id=buyer_ledger_id,
@@ -489,8 +515,8 @@ def request_admit(*, authorization: str | None, body: bytes, endpoint: str) -> A
         prompt_tokens=prompt_tokens,
         prompt_bound=bound,
         max_tokens=max_tokens,
-        hold_id=hold_id,
-        hold_nanos=hold_nanos,
+        hold_id=0,
+        hold_nanos=bound * input_price + max_tokens * output_price,
         key_has_limit=key.spend_limit_nanos is not None,
     )
 
@@ -589,6 +615,65 @@ def _posting(item: Settlement, platform_id: int) -> Posting:
     )
 
 
+# UsageRecord columns and the defaults of those a Settlement's record may leave out.
+_RECORD_TYPES = {
+    "request_id": "uuid",
+    "account_id": "bigint",
+    "api_key_id": "bigint",
+    "model_id": "bigint",
+    "node_id": "bigint",
+    "endpoint": "text",
+    "stream": "boolean",
+    "input_tokens": "integer",
+    "output_tokens": "integer",
+    "node_input_tokens": "integer",
+    "node_output_tokens": "integer",
+    "verified": "boolean",
+    "metering_disagreement": "boolean",
+    "input_price_nanos": "bigint",
+    "output_price_nanos": "bigint",
+    "cost_nanos": "bigint",
+    "operator_share_nanos": "bigint",
+    "platform_share_nanos": "bigint",
+    "latency_ms": "integer",
+    "ttft_ms": "integer",
+    "status": "text",
+    "error_code": "text",
+    "created_at": "timestamptz",
+}
+_RECORD_DEFAULTS = {
+    "node_input_tokens": None,
+    "node_output_tokens": None,
+    "verified": False,
+    "metering_disagreement": False,
+    "latency_ms": 0,
+    "ttft_ms": None,
+    "error_code": "",
+}
+# Built from the constants above only (no input reaches the SQL text).
+_INSERT_RECORDS = (
+    f"INSERT INTO usage_usagerecord ({', '.join(_RECORD_TYPES)}) "  # noqa: S608
+    f"SELECT * FROM unnest({', '.join(f'%s::{kind}[]' for kind in _RECORD_TYPES.values())}) "
+    "ON CONFLICT (request_id) DO NOTHING"
+)
+
+
+def usage_records_write(*, records: list[dict]) -> None:
+    """Insert UsageRecords (a record already written, by a retried batch, is kept as it was).
+
+    On PostgreSQL one statement of column arrays, without model instances (the settlement batch is on
+    the gateway's hot path, and building a model instance per request was most of its Python time).
+    """
+    if connection.vendor != "postgresql":
+        UsageRecord.objects.bulk_create([UsageRecord(**record) for record in records], ignore_conflicts=True)
+        return
+    now = timezone.now()
+    defaults = {**_RECORD_DEFAULTS, "created_at": now}
+    columns = [[record.get(name, defaults.get(name)) for record in records] for name in _RECORD_TYPES]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_RECORDS, columns)
+
+
 @transaction.atomic(savepoint=False)
 def usage_settle_batch(*, items: list[Settlement]) -> list[SettleResult]:
     """Settle many finished requests in ONE database transaction (the gateway's group commit).
@@ -607,7 +692,7 @@ def usage_settle_batch(*, items: list[Settlement]) -> list[SettleResult]:
             raise result.error  # the legs are built here; an error is a bug, and the batch must not commit
         results[item.request_id].transaction_id = result.transaction_id
         results[item.request_id].replayed = result.replayed
-    UsageRecord.objects.bulk_create([UsageRecord(**item.record) for item in items], ignore_conflicts=True)
+    usage_records_write(records=[item.record for item in items])
 
     # Keys with a spend limit: add this batch's spend, restarting the count in a new period.
     limited = {}
