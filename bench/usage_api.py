@@ -119,7 +119,7 @@ def load(records: int, big, big_key, other_ids, other_keys, models, nodes):
                 else:
                     j = rng.randrange(len(other_ids))
                     account_id, key_id = other_ids[j], other_keys[j]
-                model = models[i % len(models)]
+                model = models[rng.randrange(len(models))]
                 node = nodes[i % 2]
                 failed = i % 50 == 7
                 inp, out = (0, 0) if failed else (rng.randrange(20, 4000), rng.randrange(1, 800))
@@ -214,12 +214,17 @@ def main():
     url = "/api/usage?limit=50"
     for _ in range(20):
         url = client.get(url, **headers).json()["next"].replace("http://testserver", "")
+    # A model the big buyer used, and one it never used in the window (the worst case for a filter).
+    used_ids = set(big.usage_records.values_list("model_id", flat=True).distinct())
+    used = next(m for m in models if m.id in used_ids)
+    unused = next((m for m in models if m.id not in used_ids), models[-1])
     window = (
         f"start={(now - timedelta(days=20)):%Y-%m-%dT%H:%M:%SZ}&end={(now - timedelta(days=10)):%Y-%m-%dT%H:%M:%SZ}"
     )
     scenarios = {
         "first page": "/api/usage",
-        "filtered page (model, status, 10 days)": f"/api/usage?model={models[1].model_id}&status=success&{window}",
+        "filtered page (model, status, 10 days)": f"/api/usage?model={used.model_id}&status=success&{window}",
+        "filtered page (a model never used there)": f"/api/usage?model={unused.model_id}&{window}",
         "filtered page (rare: errors of one model)": f"/api/usage?model={models[1].model_id}&status=error",
         "page 21 (cursor)": url,
         "summary (30 days)": "/api/usage/summary",

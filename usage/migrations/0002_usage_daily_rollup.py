@@ -2,32 +2,9 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations, models
 
-
-class OnPostgresConcurrently:
-    """CONCURRENTLY on PostgreSQL (the table takes writes all the time); a plain index elsewhere (SQLite)."""
-
-    plain = None
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        return self.plain.database_forwards(self, app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        return self.plain.database_backwards(self, app_label, schema_editor, from_state, to_state)
-
-
-class AddIndexOnline(OnPostgresConcurrently, AddIndexConcurrently):
-    plain = migrations.AddIndex
-
-
-class RemoveIndexOnline(OnPostgresConcurrently, RemoveIndexConcurrently):
-    plain = migrations.RemoveIndex
+from infer.migration_ops import AddIndexOnline, RemoveIndexOnline
 
 
 class Migration(migrations.Migration):
