@@ -33,7 +33,6 @@ def child_env(**extra) -> dict:
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "DEBUG": "true",
         "SECRET_KEY": settings.SECRET_KEY,
-        "DB_CONN_MAX_AGE": "0",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
         "GATEWAY_ROUTE_CACHE_SECONDS": "0",
@@ -105,3 +104,15 @@ def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.1):
             return
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def json_error(text: str) -> dict:
+    """The `error` object of an OpenAI-style error body (KeyError/ValueError if it is not one)."""
+    import json
+
+    return json.loads(text)["error"]
