@@ -130,3 +130,6 @@ def _catalog_loaded(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         if not CatalogModel.objects.exists():
             importlib.import_module("billing.migrations.0003_catalog").load(django_apps, None)
+
+
+from tests.smtp import smtp_server  # noqa: E402, F401

@@ -41,3 +41,14 @@ def invitations_open_for_account(*, account):
         .select_related("invited_by")
         .order_by("-created_at")
     )
+
+
+def account_manager_emails(*, account) -> list[str]:
+    """Who hears about an Account's money and standing: its active owners and admins, by email."""
+    return list(
+        Membership.objects.filter(
+            account=account, role__in=[Membership.Role.OWNER, Membership.Role.ADMIN], user__is_active=True
+        )
+        .order_by("user__email")
+        .values_list("user__email", flat=True)
+    )

@@ -94,19 +94,16 @@ class EmailNotSent(Exception):
 
 def alert_recipients(*, account_id: int) -> list[str]:
     """Owners and admins of the Account who have not turned low-balance emails off."""
-    from accounts.models import Membership
+    from accounts.selectors import account_manager_emails
 
     from .models import AlertPreference
 
-    opted_out = AlertPreference.objects.filter(account_id=account_id, low_balance_email=False).values("user_id")
-    return list(
-        Membership.objects.filter(
-            account_id=account_id, role__in=[Membership.Role.OWNER, Membership.Role.ADMIN], user__is_active=True
+    opted_out = set(
+        AlertPreference.objects.filter(account_id=account_id, low_balance_email=False).values_list(
+            "user__email", flat=True
         )
-        .exclude(user_id__in=opted_out)
-        .order_by("user__email")
-        .values_list("user__email", flat=True)
     )
+    return [email for email in account_manager_emails(account=account_id) if email not in opted_out]
 
 
 def alert_email_deliver(*, notification_id: int) -> str:

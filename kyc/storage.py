@@ -6,6 +6,10 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 
 
+class NoPublicURL(Exception):
+    """Asked for a public URL of a private file."""
+
+
 class PrivateStorage(FileSystemStorage):
     """Reads PRIVATE_MEDIA_ROOT on every use (so tests and deployments can point it elsewhere)."""
 
@@ -22,7 +26,7 @@ class PrivateStorage(FileSystemStorage):
 
     def url(self, name):
         # There is no public URL: documents are served only by kyc.views.document_view.
-        raise NotImplementedError("KYC documents have no public URL")
+        raise NoPublicURL("KYC documents have no public URL; staff open them through the audited view")
 
     def deconstruct(self):
         return ("kyc.storage.PrivateStorage", (), {})

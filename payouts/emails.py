@@ -1,35 +1,14 @@
 """One function per email payouts sends: each status change of a payout, and destination changes."""
 
-from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
-
-from accounts.models import Membership
+from accounts.selectors import account_manager_emails
 from billing.money import format_usd
+from infer.mail import send_templated
 
 from .models import Payout
 
 
-def _recipients(account) -> list[str]:
-    """The people who can act on payouts: the account's owners and admins."""
-    return list(
-        Membership.objects.filter(account=account, role__in=[Membership.Role.OWNER, Membership.Role.ADMIN])
-        .order_by("id")
-        .values_list("user__email", flat=True)
-    )
-
-
 def _send(*, account, template: str, context: dict) -> None:
-    to = _recipients(account)
-    if not to:
-        return
-    context = {"site_url": settings.SITE_URL, **context}
-    subject = render_to_string(f"emails/payouts/{template}_subject.txt", context).strip()
-    text = render_to_string(f"emails/payouts/{template}.txt", context)
-    html = render_to_string(f"emails/payouts/{template}.html", context)
-    message = EmailMultiAlternatives(subject=subject, body=text, to=to)
-    message.attach_alternative(html, "text/html")
-    message.send()
+    send_templated(to=account_manager_emails(account=account), template=f"payouts/{template}", context=context)
 
 
 def _payout_email(payout: Payout, template: str) -> None:

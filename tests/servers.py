@@ -1,39 +1,35 @@
-"""Our ASGI application served by a real uvicorn on a free loopback port, for tests that stream."""
+"""ASGI apps (ours, demo nodes, fakes) served by a real uvicorn in a thread on a port the OS picked."""
 
 import socket
 import threading
 import time
 
 import pytest
+import uvicorn
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+class ServerThread:
+    """An ASGI app served by uvicorn in a thread. The socket is bound before the thread starts, so
+    the port is ours from the first moment (no race with another test picking the same port)."""
 
-
-class ServedApp:
-    def __init__(self, app, port: int):
-        import uvicorn
-
-        self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    def __init__(self, app):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.01)
 
-    def __exit__(self, *exc):
+    def stop(self):
         self.server.should_exit = True
-        self.thread.join(10)
+        self.thread.join(timeout=10)
+        self.sock.close()
 
 
 @pytest.fixture
@@ -41,5 +37,6 @@ def asgi_server(transactional_db):
     """uvicorn serving infer.asgi in this process (so it sees the test database)."""
     from infer.asgi import application
 
-    with ServedApp(application, free_port()) as served:
-        yield served
+    server = ServerThread(application)
+    yield server
+    server.stop()

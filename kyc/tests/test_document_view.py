@@ -7,6 +7,7 @@ import pytest
 from accounts.models import User
 from kyc import services
 from kyc.models import KYCDocument, StaffAction
+from kyc.storage import NoPublicURL
 
 from .conftest import upload
 
@@ -108,5 +109,5 @@ def test_it_keeps_files_private_and_names_out_of_logs(client, support, operator,
     client.get(_url(document))
     client.get("/kyc/documents/00000000-0000-0000-0000-000000000000/")
     assert "Alice-Smith-passport" not in caplog.text
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NoPublicURL):
         document.file.url

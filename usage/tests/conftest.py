@@ -1,42 +1,17 @@
 """Fixtures for the gateway: the real ASGI app and demo nodes served by uvicorn on free ports, in threads."""
 
 import socket
-import threading
-import time
 
 import pytest
-import uvicorn
 from openai import OpenAI
 
 from accounts.models import User
 from accounts.services import account_create
+from tests.servers import ServerThread
 from usage import gateway, selectors, services
 from usage.demo_node import DemoNode, DemoNodeConfig
 
 CHEAP_MODEL = "llama-3.1-8b-instruct"  # small tier: $0.10 / $0.15 per 1M tokens = 100 / 150 nanos per token
-
-
-class ServerThread:
-    """An ASGI app served by uvicorn in a thread, on a port the OS picked."""
-
-    def __init__(self, app):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
 
 
 def free_port_url() -> str:
@@ -80,12 +55,8 @@ def demo_node(demo_node_factory):
 
 
 @pytest.fixture
-def gateway_server(transactional_db):
-    from infer.asgi import application
-
-    server = ServerThread(application)
-    yield server
-    server.stop()
+def gateway_server(asgi_server):
+    return asgi_server
 
 
 @pytest.fixture
