@@ -507,7 +507,20 @@ async def _relay(stream: _Stream):
                 status, error_code = Status.NODE_FAILED, "node_died_mid_stream"
         item = settlement()
         settled = True
-        await _settle(item)
+        try:
+            await _settle(item)
+        except DatabaseError as exc:
+            # The status line went out long ago: end the stream with an OpenAI-style error event
+            # rather than a cut connection. The batch rolled back, so nothing is charged; the hold expires.
+            log.error("gateway: settlement of %s failed: %s", admission.request_id, exc)
+            error = GatewayError(
+                "The service is briefly unavailable; this answer was not charged. Please retry.",
+                status_code=503,
+                type="server_error",
+                code="service_unavailable",
+            )
+            yield b"data: " + json.dumps(error.body()).encode() + b"\n\n"
+            return
         yield stream.usage_chunk(item) + b"data: [DONE]\n\n"
     except (asyncio.CancelledError, GeneratorExit):
         if not settled:
