@@ -20,10 +20,10 @@ from billing.selectors import buyer_ledger_account
 from billing.services import ledger_rollup
 from conftest import fund
 from infer.celery import app as celery_app
+from tests.servers import ServerThread
 from usage.demo_node import DemoNode, DemoNodeConfig
 from usage.models import UsageRecord
 from usage.services import node_create
-from usage.tests.conftest import ServerThread
 
 from . import processes
 
