@@ -175,7 +175,9 @@ def test_with_redis_down_the_gateway_keeps_billing_and_queued_emails_go_out_when
     redis_server["process"] = redis_server["start"]()
     worker = processes.celery_worker(env, tmp_path / "worker.log")
     started.append(worker)
-    producer = Celery("sweep", broker=redis_server["url"])  # the app of the processes under test, not the suite's
+    producer = Celery(
+        "sweep", broker=redis_server["url"], set_as_current=False
+    )  # the app of the processes under test, not the suite's
     swept = alerts_email_sweep(older_than_seconds=0)
     assert swept == [notification.id]
     for notification_id in swept:
