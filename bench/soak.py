@@ -25,6 +25,7 @@ import httpx
 
 from bench.gateway import (
     MODEL,
+    ROOT,
     ensure_database,
     free_port,
     setup,
@@ -70,8 +71,10 @@ def snapshot(named: dict) -> dict:
     return out
 
 
-async def traffic(gateway_url: str, key: str, *, seconds: float, concurrency: int, seed: int) -> dict:
+async def traffic(gateway_url: str, key: str, *, seconds: float, concurrency: int, seed: int, with_usage: bool) -> dict:
     counts: dict[str, int] = {}
+    kinds = ["chat", "chat_stream", "completion", "models", "balance", "notifications", "usage"]
+    weights = [30, 30, 10, 5, 10, 5, 10 if with_usage else 0]
     headers = {"Authorization": f"Bearer {key}"}
     stop_at = time.monotonic() + seconds
     async with httpx.AsyncClient(base_url=gateway_url, headers=headers, timeout=60, trust_env=False) as client:
@@ -81,10 +84,7 @@ async def traffic(gateway_url: str, key: str, *, seconds: float, concurrency: in
             n = 0
             while time.monotonic() < stop_at:
                 n += 1
-                kind = rng.choices(
-                    ["chat", "chat_stream", "completion", "models", "balance", "notifications", "usage"],
-                    weights=[30, 30, 10, 5, 10, 5, 10],
-                )[0]
+                kind = rng.choices(kinds, weights=weights)[0]
                 prompt = f"Soak worker {index}, request {n}: tell me about {rng.choice(['rivers', 'bread', 'stars'])}."
                 try:
                     if kind in ("chat", "chat_stream"):
@@ -129,6 +129,9 @@ def main() -> int:
     if args.redis_url:
         env["REDIS_URL"] = args.redis_url
     python = sys.executable
+    if not args.redis_url:  # the embedded broker's folders, as `make run` creates them
+        for sub in ("broker/queue", "broker/processed"):
+            (ROOT / "var" / sub).mkdir(parents=True, exist_ok=True)
     node_port, gateway_port = free_port(), free_port()
     uvicorn = ["-m", "uvicorn", "infer.asgi:application", "--host", "127.0.0.1", "--port", str(gateway_port)]
     uvicorn += ["--log-level", "warning", "--no-access-log", "--lifespan", "off", "--workers", str(args.workers)]
@@ -144,12 +147,15 @@ def main() -> int:
         wait_ready(node_url + "/v1/models")
         wait_ready(gateway_url + "/v1/models")
         _buyer, _ledger, key = setup(node_url)
-        asyncio.run(traffic(gateway_url, key, seconds=5, concurrency=args.concurrency, seed=args.seed))  # warm-up
+        # /api/usage comes with the usage API; without it the mix leaves it out.
+        probe = httpx.get(gateway_url + "/api/usage", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        common = dict(concurrency=args.concurrency, with_usage=probe.status_code != 404)
+        if not common["with_usage"]:
+            print("/api/usage is not in this checkout: the mix leaves it out", flush=True)
+        asyncio.run(traffic(gateway_url, key, seconds=5, seed=args.seed, **common))  # warm-up
         before = snapshot(processes)
         started = time.monotonic()
-        counts = asyncio.run(
-            traffic(gateway_url, key, seconds=args.minutes * 60, concurrency=args.concurrency, seed=args.seed + 1)
-        )
+        counts = asyncio.run(traffic(gateway_url, key, seconds=args.minutes * 60, seed=args.seed + 1, **common))
         elapsed = time.monotonic() - started
         after = snapshot(processes)
     finally:
