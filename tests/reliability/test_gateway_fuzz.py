@@ -6,8 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.services import account_roles_update
 from billing.models import Hold
-from usage.services import GatewayError, request_parse
+from usage.services import GatewayError, node_create, request_parse
 
 MODELS = ["llama-3.1-8b-instruct", "qwen3-8b", "no-such-model", ""]
 
@@ -40,16 +41,45 @@ chat_body = st.fixed_dictionaries(
 )
 
 
+# Close to valid: a served model and messages, with the other fields fuzzed (these reach admission).
+near_valid_chat = st.fixed_dictionaries(
+    {
+        "model": st.sampled_from(MODELS[:2]),
+        "messages": st.lists(
+            st.fixed_dictionaries({"role": st.sampled_from(["user", "system"]), "content": st.text(max_size=40)}),
+            min_size=1,
+            max_size=3,
+        ),
+    },
+    optional={
+        "max_tokens": st.integers(min_value=-(2**70), max_value=2**70) | json_values,
+        "stream": st.booleans() | json_values,
+        "stream_options": json_values,
+        "temperature": st.floats() | json_values,
+    },
+)
+
+
 def _encode(value) -> bytes:
     return json.dumps(value, allow_nan=True).encode()
 
 
 bodies = st.one_of(
     chat_body.map(_encode),
+    near_valid_chat.map(_encode),
     json_values.map(_encode),
     st.binary(max_size=200),
     st.text(max_size=200).map(lambda s: s.encode("utf-8", "surrogatepass")),
 )
+
+
+@pytest.fixture
+def nodeless_route(charlie_account):
+    """A node serving the fuzzed models, at an address where nothing listens: admission gets as far as
+    the balance (Alice has none), and no request may ever reach it."""
+    operator = account_roles_update(account=charlie_account, is_buyer=True, is_operator=True)
+    return node_create(account=operator, name="never called", base_url="http://127.0.0.1:9", model_ids=MODELS[:2])
+
 
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
@@ -67,13 +97,15 @@ def test_parsing_any_body_either_succeeds_or_raises_a_gateway_error(body, endpoi
 @pytest.mark.django_db(transaction=True)  # the gateway reads through its own database threads
 @settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(body=bodies, path=st.sampled_from(["/v1/chat/completions", "/v1/completions"]))
-def test_the_gateway_answers_any_body_with_an_openai_error_and_holds_nothing(async_client, alice_key, body, path):
+def test_the_gateway_answers_any_body_with_an_openai_error_and_holds_nothing(
+    async_client, alice_key, nodeless_route, body, path
+):
     """Alice has no balance: whatever she sends ends before any node is called, as a 4xx in OpenAI's shape."""
     import asyncio
 
     async def send():
         return await async_client.post(
-            path, data=body, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {alice_key.secret}"
+            path, data=body, content_type="application/json", headers={"Authorization": f"Bearer {alice_key.secret}"}
         )
 
     response = asyncio.run(send())
