@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from accounts.services import account_roles_update
@@ -86,6 +86,7 @@ FUZZ = settings(max_examples=300, deadline=None, derandomize=True, suppress_heal
 
 @pytest.mark.django_db
 @FUZZ
+@example(body=b'{"model": "llama-3.1-8b-instruct", "messages": [{"role": ["user"], "content": "hi"}]}', endpoint="chat")
 @given(body=bodies, endpoint=st.sampled_from(["chat", "completions"]))
 def test_parsing_any_body_either_succeeds_or_raises_a_gateway_error(body, endpoint):
     try:
