@@ -48,6 +48,13 @@ def started():
         process.stop()
 
 
+@pytest.fixture
+def tasks_to_the_broker():
+    """Tasks queued from here on go to Redis and the worker, as in production (the suite runs them eagerly)."""
+    yield lambda: celery_app.conf.update(task_always_eager=False)
+    celery_app.conf.update(task_always_eager=True)
+
+
 def _ask(url: str, key: str, n: int, stream: bool) -> tuple[str, str | None]:
     """One request; ('ok', request id) only when the whole answer arrived, with its usage."""
     body = {
@@ -85,7 +92,7 @@ def _settled_exactly_once(account, funding):
 
 
 def test_a_gateway_killed_mid_settlement_loses_no_request_and_leaves_no_hold(
-    logs, started, alice_account, alice_key, charlie_account, settings
+    logs, started, alice_account, alice_key, charlie_account, tasks_to_the_broker
 ):
     rng = random.Random(SEED)
     funding = 50 * USD
@@ -131,6 +138,7 @@ def test_a_gateway_killed_mid_settlement_loses_no_request_and_leaves_no_hold(
         worker = processes.celery_worker(env, logs / "worker.log")
         started.append(worker)
         time.sleep(3.5)  # past HOLD_TIMEOUT_SECONDS of the gateway that died
+        tasks_to_the_broker()
         celery_app.send_task("billing.tasks.holds_expire")
         processes.wait_until(
             lambda: not Hold.objects.filter(released_at__isnull=True).exists(),
@@ -143,13 +151,6 @@ def test_a_gateway_killed_mid_settlement_loses_no_request_and_leaves_no_hold(
 
 
 HARDHAT_KEY_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # hardhat's public test key #1
-
-
-@pytest.fixture
-def tasks_to_the_broker():
-    """Tasks queued from here on go to Redis and the worker, as in production (the suite runs them eagerly)."""
-    yield lambda: celery_app.conf.update(task_always_eager=False)
-    celery_app.conf.update(task_always_eager=True)
 
 
 def test_a_celery_worker_killed_mid_deposits_and_payouts_credits_and_pays_each_exactly_once(
