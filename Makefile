@@ -61,7 +61,7 @@ test: install-dev lint
 	$(BIN)/pytest
 
 bench: install-dev
-	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf var

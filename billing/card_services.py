@@ -12,7 +12,7 @@ import logging
 import uuid
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -138,6 +138,23 @@ def _payment_for_intent(payment_intent_id: str | None) -> CardPayment | None:
     return CardPayment.objects.select_for_update().filter(payment_intent_id=payment_intent_id).first()
 
 
+def _intent_lock(payment_intent_id: str) -> None:
+    """Serialize a refund that arrives before its payment's credit with that credit (Stripe does not
+    promise order). Without it the refund could look for the payment before the credit commits, and
+    the credit look for stored refunds before the refund commits: the refund would be lost."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"stripe:intent:{payment_intent_id}"])
+
+
+def _refunds_apply_early(payment_intent_id: str) -> None:
+    """Apply `charge.refunded` events stored before this payment was credited (they posted nothing then)."""
+    from djstripe.models import Event
+
+    for event in Event.objects.filter(type="charge.refunded", data__object__payment_intent=payment_intent_id):
+        card_charge_refunded(charge=event.data["object"])
+
+
 def _post(*, payment: CardPayment, key: str, kind: str, buyer_nanos: int, memo: str, reference: str):
     """Move `buyer_nanos` between the buyer's balance and Stripe's clearing account (signed for the buyer)."""
     ledger = buyer_ledger_account(account=payment.account)
@@ -173,6 +190,7 @@ def card_checkout_completed(*, session: dict) -> CardPayment | None:
         return payment
     if payment.status == CardPayment.Status.CREDITED:
         return payment  # a redelivery, or the async-success event after completed: already credited
+    _intent_lock(payment_intent_id)
     amount_nanos = cents_to_nanos(amount_total)
     result = _post(
         payment=payment,
@@ -198,6 +216,7 @@ def card_checkout_completed(*, session: dict) -> CardPayment | None:
             "credited_at",
         ]
     )
+    _refunds_apply_early(payment_intent_id)
     return payment
 
 
@@ -214,9 +233,13 @@ def card_checkout_expired(*, session: dict) -> CardPayment | None:
 def card_charge_refunded(*, charge: dict) -> CardPayment | None:
     """Debit refunds by Stripe's cumulative `amount_refunded`: only the part not debited yet is posted,
     under a key naming that cumulative amount, so redelivered or out-of-order events post nothing."""
-    payment = _payment_for_intent(_id(charge.get("payment_intent")))
+    payment_intent_id = _id(charge.get("payment_intent"))
+    if payment_intent_id:
+        _intent_lock(payment_intent_id)
+    payment = _payment_for_intent(payment_intent_id)
     if payment is None or payment.status != CardPayment.Status.CREDITED:
-        log.warning("Refund of charge %s matches no credited card payment; ignored", charge.get("id"))
+        # Stored with its event: if the payment is ours and its credit is still to come, the credit applies it.
+        log.warning("Refund of charge %s matches no credited card payment (yet)", charge.get("id"))
         return payment
     refunded_cents = charge.get("amount_refunded")
     if not isinstance(refunded_cents, int) or isinstance(refunded_cents, bool) or refunded_cents < 0:

@@ -10,6 +10,8 @@ usage stored. Every error is in OpenAI's shape.
 """
 
 import asyncio
+import functools
+import logging
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +21,7 @@ import httpx
 import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -30,20 +33,45 @@ from .services import GatewayError, gateway_authenticate, request_admit, settlem
 from .settlement import settler
 
 Status = UsageRecord.Status
+log = logging.getLogger(__name__)
 
 _db_pool: ThreadPoolExecutor | None = None
 
 
-def _in_db_thread(fn):
+def _in_db_thread(fn, *, retry_lost_connection: bool = False):
     """Run a sync (database) function off the event loop, in the gateway's own pool of threads.
 
     Each thread keeps its database connection. The loop's default pool has only cores + 4 threads,
     which at 16 concurrent requests left admissions queueing for a thread rather than the database.
+    These threads get no request signals, so nothing else closes a connection the database dropped
+    (a restart, a failover): a database error closes it here, and the next call opens a new one.
+    With `retry_lost_connection`, a call that found its kept connection dead runs once more on a new
+    one (only where a repeat is harmless: admission's worst case is a second hold, which expires).
     """
     global _db_pool
     if _db_pool is None:
         _db_pool = ThreadPoolExecutor(max_workers=settings.GATEWAY_DB_THREADS, thread_name_prefix="gateway-db")
-    return sync_to_async(fn, thread_sensitive=False, executor=_db_pool)
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        reused = connection.connection is not None
+        try:
+            return fn(*args, **kwargs)
+        except DatabaseError as exc:
+            connection.close()
+            if not (retry_lost_connection and reused and isinstance(exc, (OperationalError, InterfaceError))):
+                raise
+            log.warning("gateway: the database dropped a kept connection (%s); trying once on a new one", exc)
+        return fn(*args, **kwargs)
+
+    return sync_to_async(run, thread_sensitive=False, executor=_db_pool)
+
+
+def _database_unavailable(exc: Exception) -> "Reply":
+    log.error("gateway: database unavailable: %s", exc)
+    return _error(
+        503, "The service is briefly unavailable; you were not charged. Please retry.", code="service_unavailable"
+    )
 
 
 @dataclass
@@ -510,7 +538,20 @@ async def _relay(stream: _Stream):
                 status, error_code = Status.NODE_FAILED, "node_died_mid_stream"
         item = settlement()
         settled = True
-        await _settle(item)
+        try:
+            await _settle(item)
+        except DatabaseError as exc:
+            # The status line went out long ago: end the stream with an OpenAI-style error event
+            # rather than a cut connection. The batch rolled back, so nothing is charged; the hold expires.
+            log.error("gateway: settlement of %s failed: %s", admission.request_id, exc)
+            error = GatewayError(
+                "The service is briefly unavailable; this answer was not charged. Please retry.",
+                status_code=503,
+                type="server_error",
+                code="service_unavailable",
+            )
+            yield b"data: " + orjson.dumps(error.body()) + b"\n\n"
+            return
         yield stream.usage_chunk(item) + b"data: [DONE]\n\n"
     except (asyncio.CancelledError, GeneratorExit):
         if not settled:
@@ -540,11 +581,13 @@ async def _handle(request, endpoint):
     if len(body) > settings.GATEWAY_MAX_BODY_BYTES:
         return too_large()
     try:
-        admission = await _in_db_thread(request_admit)(
+        admission = await _in_db_thread(request_admit, retry_lost_connection=True)(
             authorization=request.headers.get("Authorization"), body=body, endpoint=endpoint
         )
     except GatewayError as exc:
         return error_response(exc)
+    except DatabaseError as exc:
+        return _database_unavailable(exc)
     return await answer(admission, started)
 
 
@@ -554,6 +597,9 @@ async def answer(admission, started: float) -> Reply:
         if admission.request.stream:
             return await _stream(admission, started)
         return await _complete(admission, started)
+    except DatabaseError as exc:
+        # The settlement did not commit (the batch is all-or-nothing): the hold expires, nothing is charged.
+        return _database_unavailable(exc)
     except asyncio.CancelledError:
         # The client hung up before any answer reached it: nothing delivered, nothing charged, and
         # the hold is released now rather than at its expiry.
@@ -584,10 +630,14 @@ async def models(request):
             405, "Use GET for this endpoint.", type="invalid_request_error", code="method_not_allowed"
         ).django()
     try:
-        await _in_db_thread(gateway_authenticate)(authorization=request.headers.get("Authorization"))
+        await _in_db_thread(gateway_authenticate, retry_lost_connection=True)(
+            authorization=request.headers.get("Authorization")
+        )
+        rows = await _in_db_thread(selectors.models_available, retry_lost_connection=True)()
     except GatewayError as exc:
         return error_response(exc).django()
-    rows = await _in_db_thread(selectors.models_available)()
+    except DatabaseError as exc:
+        return _database_unavailable(exc).django()
 
     def per_1m(nanos):
         return str(money.nanos_to_price_per_1m(nanos))

@@ -326,7 +326,11 @@ def request_parse(*, payload, endpoint: str) -> ParsedRequest:
         if not isinstance(messages, list) or not messages:
             raise GatewayError("`messages` must be a non-empty array.", param="messages", code="missing_messages")
         for index, message in enumerate(messages):
-            if not isinstance(message, dict) or message.get("role") not in ROLES:
+            if (
+                not isinstance(message, dict)
+                or not isinstance(message.get("role"), str)
+                or message["role"] not in ROLES
+            ):
                 raise GatewayError(
                     f"messages[{index}] must be an object with a valid `role`.", param=f"messages[{index}]"
                 )
