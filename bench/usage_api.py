@@ -225,7 +225,7 @@ def main():
         "first page": "/api/usage",
         "filtered page (model, status, 10 days)": f"/api/usage?model={used.model_id}&status=success&{window}",
         "filtered page (a model never used there)": f"/api/usage?model={unused.model_id}&{window}",
-        "filtered page (rare: errors of one model)": f"/api/usage?model={models[1].model_id}&status=error",
+        "filtered page (rare: errors of one model)": f"/api/usage?model={used.model_id}&status=error",
         "page 21 (cursor)": url,
         "summary (30 days)": "/api/usage/summary",
         "summary (90 days)": f"/api/usage/summary?start={(now - timedelta(days=89)).date()}",
