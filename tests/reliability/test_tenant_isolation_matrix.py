@@ -6,6 +6,8 @@ object). A new object URL that is in neither fails `test_it_knows_how_to_fill_ev
 endpoint can appear unscoped without someone deciding how it is protected. Admin URLs are all staff-only.
 """
 
+import re
+import uuid
 from datetime import date
 
 import pytest
@@ -16,7 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Account, APIKey, Invitation, Membership
 from accounts.services import account_roles_update, invitation_create
-from billing.models import Notification, Transaction
+from billing.models import CatalogModel, Notification, Transaction
 from billing.tests.conftest import checkout
 from kyc import services as kyc_services
 from kyc.models import KYCDocument
@@ -24,6 +26,8 @@ from kyc.tests.conftest import upload
 from payouts.models import Payout, PayoutDestination
 from payouts.services import payout_request
 from payouts.tests.conftest import USD, code_now, earn, totp_for, unlocked_destination
+from usage.models import Node, UsageRecord
+from usage.services import node_create
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +52,13 @@ OBJECT_URLS = {
     "team/invitations/<int:invitation_id>/revoke/": ("tenant", lambda o: {"invitation_id": o["invitation"].id}),
     "payouts/destinations/<uuid:code>/remove/": ("tenant", lambda o: {"code": o["destination"].code}),
     "kyc/documents/<uuid:code>/": ("staff", lambda o: {"code": o["document"].code}),
+    "nodes/<uuid:code>/": ("tenant", lambda o: {"code": o["node"].code}),
+    "^nodes/(?P<code>[0-9a-f-]{36})/(?P<action>pause|resume|test)/$": (
+        "tenant",
+        lambda o: {"code": o["node"].code, "action": "pause"},
+    ),
+    "api/usage/<uuid:request_id>": ("tenant", lambda o: {"request_id": o["usage"].request_id}),
+    "usage/<uuid:request_id>/": ("tenant", lambda o: {"request_id": o["usage"].request_id}),
 }
 
 # pattern → why it is no tenant's object (these are checked to exist, so the list cannot go stale).
@@ -88,6 +99,10 @@ def test_it_knows_how_to_fill_every_object_url():
 
 def _path(route: str, kwargs: dict) -> str:
     path = route
+    if "(?P<" in path:  # a regex route: fill each named group, drop the anchors
+        for name, value in kwargs.items():
+            path = re.sub(rf"\(\?P<{name}>[^)]*\)", str(value), path)
+        path = path.replace("^", "").replace("$", "")
     for name, value in kwargs.items():
         path = path.replace(f"<{name}>", str(value))
         for converter in ("str", "int", "uuid", "slug", "path"):
@@ -121,6 +136,15 @@ def alices_objects(settings, tmp_path, stripe_on, alice, alice_account, bob, ali
         identity_document=upload(),
         submit=True,
     )
+    node = node_create(account=operator, name="alice-gpu", base_url="http://127.0.0.1:9", model_ids=["qwen3-8b"])
+    usage = UsageRecord.objects.create(
+        request_id=uuid.uuid4(),
+        account=alice_account,
+        model=CatalogModel.objects.get(model_id="qwen3-8b"),
+        node=node,
+        status=UsageRecord.Status.ERROR,
+        error_code="node_unavailable",
+    )
     return {
         "account": operator,
         "key": alice_key,
@@ -135,6 +159,8 @@ def alices_objects(settings, tmp_path, stripe_on, alice, alice_account, bob, ali
         "payout": payout,
         "destination": destination,
         "document": submission.documents.get(kind=KYCDocument.Kind.IDENTITY),
+        "node": node,
+        "usage": usage,
     }
 
 
@@ -150,11 +176,13 @@ def _secrets(objects) -> list[str]:
         str(objects["payout"].code),
         objects["destination"].address,
         "Alice Smith",
+        "alice-gpu",
+        str(objects["node"].code),
     ]
 
 
 def _snapshot():
-    models = [Account, APIKey, Membership, Invitation, Notification, Payout, PayoutDestination, KYCDocument]
+    models = [Account, APIKey, Membership, Invitation, Notification, Payout, PayoutDestination, KYCDocument, Node]
     # The attacker's own key records its use; that is the only write a refused request may make.
     return {model.__name__: list(model.objects.order_by("pk").values()) for model in models if model is not APIKey} | {
         "APIKey": list(APIKey.objects.order_by("pk").values("id", "revoked_at", "spend_limit_nanos", "name")),
