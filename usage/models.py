@@ -115,6 +115,13 @@ class UsageRecord(models.Model):
             # The usage log filtered by model (its most used filter): a page is a range scan even for a
             # model the account never used in the window, instead of a walk over the whole window.
             models.Index(fields=["account", "model", "-created_at", "-id"], name="usage_account_model_created"),
+            # The usage log filtered to failed requests (a few percent of rows): a small partial index,
+            # so "my errors" is a range scan, not a walk over every successful request.
+            models.Index(
+                fields=["account", "-created_at", "-id"],
+                condition=~Q(status="success"),
+                name="usage_account_unsuccessful",
+            ),
             # No index on created_at alone: with one, PostgreSQL picked it for filtered pages of a big
             # account (a 10-day window of every account's records: 190 ms p50 at 10M records instead of
             # 0.3 ms on the account index). Retention and the rollup walk the primary key instead.
