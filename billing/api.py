@@ -160,7 +160,12 @@ class NotificationsReadApi(APIView):
     class InputSerializer(serializers.Serializer):
         ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=1000)
 
-    @extend_schema(request=InputSerializer, responses={200: dict}, summary="Mark notifications read")
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: dict},
+        summary="Mark notifications read",
+        operation_id="notifications_read_many",
+    )
     def post(self, request):
         from .alerts import notifications_mark_read
 
@@ -172,7 +177,9 @@ class NotificationsReadApi(APIView):
 
 
 class NotificationReadApi(APIView):
-    @extend_schema(request=None, responses={200: dict}, summary="Mark one notification read")
+    @extend_schema(
+        request=None, responses={200: dict}, summary="Mark one notification read", operation_id="notification_read"
+    )
     def post(self, request, notification_id):
         from accounts.scoping import scoped_get_or_404
 
