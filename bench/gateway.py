@@ -44,12 +44,10 @@ django.setup()
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 import httpx  # noqa: E402
-import psycopg  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from accounts.services import account_create, api_key_create  # noqa: E402
+from bench.database import ensure_database  # noqa: E402
 from billing.checks import ledger_check  # noqa: E402
 from billing.selectors import buyer_ledger_account  # noqa: E402
 from billing.services import (  # noqa: E402
@@ -69,17 +67,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def ensure_database():
-    db = settings.DATABASES["default"]
-    with psycopg.connect(
-        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname="postgres", autocommit=True
-    ) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    print("migrating the bench database (the first run takes a while)...", flush=True)
-    call_command("migrate", verbosity=0)
 
 
 def setup(node_url: str):

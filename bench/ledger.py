@@ -35,11 +35,9 @@ import django  # noqa: E402
 
 django.setup()
 
-import psycopg  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 
+from bench.database import ensure_database  # noqa: E402
 from billing.batching import GroupCommitter  # noqa: E402
 from billing.checks import ledger_check  # noqa: E402
 from billing.models import LedgerAccount  # noqa: E402
@@ -48,17 +46,6 @@ from billing.services import Posting, system_ledger_account_id, transactions_pos
 
 COST = request_cost(input_tokens=500, output_tokens=200, input_price_nanos=100, output_price_nanos=150)
 HOLD = 100_000
-
-
-def ensure_database():
-    db = settings.DATABASES["default"]
-    with psycopg.connect(
-        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname="postgres", autocommit=True
-    ) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    print("migrating the bench database (first run takes a while)...", flush=True)
-    call_command("migrate", verbosity=0)
 
 
 def reset(buyers: int) -> tuple[list[int], int, int]:

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
+from bench.database import ensure_database
 from bench.gateway import (
     MODEL,
     ROOT,
-    ensure_database,
     free_port,
     setup,
     start,

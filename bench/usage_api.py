@@ -39,14 +39,13 @@ import django  # noqa: E402
 
 django.setup()
 
-import psycopg  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from accounts.models import Account, APIKey, User  # noqa: E402
 from accounts.services import account_create, api_key_create  # noqa: E402
+from bench.database import ensure_database  # noqa: E402
 from billing.models import CatalogModel  # noqa: E402
 from billing.money import request_cost, revenue_split  # noqa: E402
 from usage import services  # noqa: E402
@@ -58,17 +57,6 @@ COLUMNS = (
     "output_price_nanos, cost_nanos, operator_share_nanos, platform_share_nanos, latency_ms, ttft_ms, "
     "status, error_code, created_at"
 )
-
-
-def ensure_database():
-    db = settings.DATABASES["default"]
-    with psycopg.connect(
-        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname="postgres", autocommit=True
-    ) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
-            conn.execute(f'CREATE DATABASE "{db["NAME"]}"')
-    print("migrating the bench database (the first run takes a while)...", flush=True)
-    call_command("migrate", verbosity=0)
 
 
 def fixtures(accounts: int):
