@@ -550,7 +550,7 @@ def hold_place(
     )
 
 
-def _admission_refused(ledger_account_id: int):
+def hold_refusal(ledger_account_id: int):
     row = LedgerAccount.objects.filter(id=ledger_account_id).values("balance_nanos", "held_nanos", "in_flight").first()
     if row is None:
         return LedgerError(f"Unknown ledger account {ledger_account_id}")
@@ -612,7 +612,7 @@ def hold_place_request(*, ledger_account_id: int, amount_nanos: int, key: str) -
                 cursor.execute(HOLD_PLACE_SQL, params)
         row = cursor.fetchone()
     if row is None:
-        raise _admission_refused(ledger_account_id)
+        raise hold_refusal(ledger_account_id)
     return row[0]
 
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from psycopg_pool import AsyncConnectionPool
 
 from accounts import keys
-from billing.services import HOLD_PLACE_SQL, AdmissionRefused, _admission_refused
+from billing.services import HOLD_PLACE_SQL, AdmissionRefused, hold_refusal
 
 from . import selectors
 from .gateway import GatewayError, Reply, _in_db_thread, answer, error_response, too_large
@@ -190,7 +190,7 @@ async def _routes_refresh(model_id) -> None:
 
 
 def _refuse(*, ledger_account_id: int, account_id: int):
-    refusal = _admission_refused(ledger_account_id)
+    refusal = hold_refusal(ledger_account_id)
     if isinstance(refusal, AdmissionRefused):
         raise admission_refusal(refusal, account_id=account_id)
     raise refusal
