@@ -64,6 +64,7 @@ class DemoNode:
         self.config = config or DemoNodeConfig()
         self.rng = random.Random(0)
         self.requests = 0
+        self.connections: set = set()  # the client addresses it has served: one per TCP connection
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
@@ -83,6 +84,7 @@ class DemoNode:
             if not message.get("more_body"):
                 break
         self.requests += 1
+        self.connections.add(tuple(scope.get("client") or ()))
         path, method = scope["path"], scope["method"]
         if method == "GET" and path == "/v1/models":
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "demo"} for m in self.config.models]

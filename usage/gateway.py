@@ -553,6 +553,8 @@ async def _relay(stream: _Stream):
             yield b"data: " + orjson.dumps(error.body()) + b"\n\n"
             return
         yield stream.usage_chunk(item) + b"data: [DONE]\n\n"
+        if stream.finished and not stream.truncated:
+            await _drain(stream)
     except (asyncio.CancelledError, GeneratorExit):
         if not settled:
             # The client hung up: it pays for what was generated so far. Settled without waiting,
@@ -563,6 +565,21 @@ async def _relay(stream: _Stream):
         raise
     finally:
         await stream.response.aclose()
+
+
+async def _drain(stream: _Stream) -> None:
+    """Read a finished stream to its end, so its connection goes back to the pool: closing a response
+    before its last chunk would drop the connection, and every streamed request would open a new one.
+    Bounded, for a node that keeps its connection open after [DONE]."""
+
+    async def rest():
+        async for _ in stream.events:
+            pass
+
+    try:
+        await asyncio.wait_for(rest(), timeout=1.0)
+    except (TimeoutError, httpx.HTTPError, ValueError):
+        pass
 
 
 def too_large() -> Reply:

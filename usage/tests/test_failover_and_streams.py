@@ -128,6 +128,23 @@ def test_it_serves_completions_streamed_and_not(alice_client, alice_account, nod
     assert ledger_check().ok
 
 
+def test_it_keeps_one_connection_to_a_node_across_streamed_and_plain_requests(
+    alice_client, alice_account, node, demo_node
+):
+    # A stream closed before its last chunk drops its connection: every request would open a new one.
+    fund(alice_account, 1_000_000_000)
+    for n in range(4):
+        chunks = list(
+            alice_client.chat.completions.create(
+                model=CHEAP_MODEL, messages=[{"role": "user", "content": f"Question {n}"}], max_tokens=5, stream=True
+            )
+        )
+        assert chunks[-1].usage.completion_tokens == 5
+        alice_client.chat.completions.create(model=CHEAP_MODEL, messages=MESSAGES, max_tokens=5)
+    assert demo_node.server.config.app.requests == 8
+    assert len(demo_node.server.config.app.connections) == 1
+
+
 def test_it_never_lets_the_node_return_more_than_max_tokens(
     alice_client, alice_account, operator_account, demo_node_factory
 ):
