@@ -114,7 +114,7 @@ class DemoNode:
         name = config.tokenizer or tokenizers.tokenizer_for_model_id(model)
         if chat:
             messages = request.get("messages") or []
-            prompt_tokens = tokenizers.count_chat(name, messages)
+            prompt_tokens = tokenizers.count_chat_reference(name, messages)
             seed = json.dumps(messages, sort_keys=True)
         else:
             prompt = request.get("prompt") or ""

@@ -11,6 +11,8 @@ import json
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from usage import tokenizers
 from usage.demo_node import WORDS, generate_words
@@ -65,3 +67,32 @@ def test_a_model_without_a_tokenizer_has_no_count_but_a_safe_bound():
     assert tokenizers.count_chat("", messages) is None
     for name in tokenizers.TOKENIZER_NAMES:
         assert tokenizers.upper_bound_chat(messages) >= tokenizers.count_chat(name, messages)
+
+
+_special_strings = sorted({s for specials in tokenizers.TEMPLATE_SPECIALS.values() for s in specials})
+_pieces = st.lists(st.sampled_from(["a", " b", "<|", "|>", "\n", "é", "🎉", "数字", *_special_strings]), max_size=12)
+_messages = st.lists(
+    st.fixed_dictionaries(
+        {
+            "role": st.sampled_from(["system", "user", "assistant", "developer", "tool"]),
+            "content": _pieces.map("".join),
+        }
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(messages=_messages)
+def test_the_fast_count_equals_tokenizing_the_whole_rendered_prompt(messages):
+    # The gateway counts template tokens and the text between them separately (a whole-prompt
+    # special-token scan costs ~150 us); it must agree exactly with the whole-prompt count.
+    for name in tokenizers.TOKENIZER_NAMES:
+        assert tokenizers.count_chat(name, messages) == tokenizers.count_chat_reference(name, messages)
+    for message in messages:
+        prompt = message["content"]
+        for name in tokenizers.TOKENIZER_NAMES:
+            enc = tokenizers.encoding(name)
+            expected = len(enc.encode_with_special(tokenizers.render_prompt(name, prompt)))
+            assert tokenizers.count_prompt(name, [prompt]) == expected
