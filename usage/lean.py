@@ -111,17 +111,54 @@ def _unauthorized(message: str) -> GatewayError:
 
 async def key_authenticate(authorization: str | None) -> KeyRow:
     """The active key of an Authorization header, with accounts.authentication's answers (401/403)."""
-    if not authorization:
-        raise _unauthorized("Missing API key: send `Authorization: Bearer infer_sk_...`.")
-    scheme, _, raw = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not raw.strip():
-        raise _unauthorized("Malformed Authorization header: expected `Bearer <API key>`.")
-    parsed = keys.parse(raw.strip())
-    if parsed is None:
-        raise _unauthorized("Malformed API key.")
-    public_id, secret = parsed
+    public_id, secret = _presented_key(authorization)
     async with (await pool()).connection() as conn:
         row = await (await conn.execute(KEY_SQL, (public_id,))).fetchone()
+    return _key_row(row, secret)
+
+
+# The key check, the hold and the key's last use, in ONE round trip, for a key without a spend limit.
+# The hold is placed only if the presented secret's hash matches and the key and its Account are in
+# good standing; otherwise the key's row comes back without a hold and `_admit_key_row` says why,
+# exactly as `key_authenticate` would. (A key with a spend limit is checked in Python first: two trips.)
+ADMIT_SQL = """
+    WITH k AS (
+        SELECT k.id, k.secret_hash, k.revoked_at, a.status, k.account_id, k.spend_limit_nanos, k.spend_limit_period,
+               k.period_spent_nanos, k.period_started_at, k.last_used_at,
+               (SELECT l.id FROM billing_ledgeraccount l WHERE l.owner_id = k.account_id AND l.kind = 'buyer') AS ledger
+          FROM accounts_apikey k JOIN accounts_account a ON a.id = k.account_id
+         WHERE k.public_id = %(public_id)s
+    ), admitted AS (
+        UPDATE billing_ledgeraccount SET held_nanos = held_nanos + %(amount)s, in_flight = in_flight + 1
+         WHERE id = (SELECT ledger FROM k WHERE secret_hash = %(hash)s AND revoked_at IS NULL AND status = 'active'
+                                          AND spend_limit_nanos IS NULL)
+           AND balance_nanos > held_nanos AND in_flight < %(limit)s
+        RETURNING id
+    ), hold AS (
+        INSERT INTO billing_hold (ledger_account_id, kind, key, amount_nanos, created_at, expires_at)
+        SELECT id, 'request', %(key)s, %(amount)s, %(now)s, %(expires)s FROM admitted
+        RETURNING id
+    ), touched AS (
+        UPDATE accounts_apikey SET last_used_at = %(now)s
+         WHERE id = (SELECT id FROM k) AND EXISTS (SELECT 1 FROM hold)
+           AND (last_used_at IS NULL OR last_used_at < %(stale)s)
+        RETURNING id
+    )
+    SELECT k.*, (SELECT id FROM hold) FROM k"""
+
+
+@dataclass
+class _NoLimit:
+    """What `admission_prepare` reads of a key before the key is known: admission in one round trip is
+    only for keys without a spend limit (one with a limit is re-checked once its row is read)."""
+
+    id: int = 0
+    account_id: int = 0
+    spend_limit_nanos: None = None
+
+
+def _key_row(row, secret: str) -> KeyRow:
+    """The key of a KEY_SQL/ADMIT_SQL row, or the 401/403 that `key_authenticate` gives."""
     if row is None or not keys.secret_matches(secret, row[1]):
         raise _unauthorized("Invalid API key.")
     if row[2] is not None:
@@ -137,35 +174,74 @@ async def key_authenticate(authorization: str | None) -> KeyRow:
     return KeyRow(row[0], row[4], row[5], row[6], row[7], row[8], row[9], row[10])
 
 
+def _presented_key(authorization: str | None) -> tuple[str, str]:
+    if not authorization:
+        raise _unauthorized("Missing API key: send `Authorization: Bearer infer_sk_...`.")
+    scheme, _, raw = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        raise _unauthorized("Malformed Authorization header: expected `Bearer <API key>`.")
+    parsed = keys.parse(raw.strip())
+    if parsed is None:
+        raise _unauthorized("Malformed API key.")
+    return parsed
+
+
 async def admit(*, authorization: str | None, body: bytes, endpoint: str):
-    """`usage.services.request_admit` on the event loop: key, validation, routes, hold, last use."""
-    key = await key_authenticate(authorization)
-    payload = request_decode(body)
+    """`usage.services.request_admit` on the event loop: key, validation, routes, hold, last use.
+
+    The request is validated and sized first (CPU only: catalog and routes come from the cache), then
+    the key is checked and the hold placed in one statement. A request that is both unauthenticated
+    and invalid is answered 401, as the portable path does: the key is checked before a 4xx goes out.
+    """
+    public_id, secret = _presented_key(authorization)
     now = timezone.now()
-    prepare = dict(key=key, buyer_ledger_id=key.buyer_ledger_id, payload=payload, endpoint=endpoint, now=now)
-    model_id = payload.get("model") if isinstance(payload, dict) else None
-    if settings.GATEWAY_ROUTE_CACHE_SECONDS > 0 and not selectors.routes_fresh(model_id=model_id):
-        await _routes_refresh(model_id)
-    if selectors.routes_fresh(model_id=model_id):
-        admission = admission_prepare(**prepare)  # catalog and routes from the cache: no query
-    else:
-        admission = await _in_db_thread(admission_prepare)(**prepare)  # no cache (the setting is 0)
+    try:
+        payload = request_decode(body)
+        model_id = payload.get("model") if isinstance(payload, dict) else None
+        if settings.GATEWAY_ROUTE_CACHE_SECONDS > 0 and not selectors.routes_fresh(model_id=model_id):
+            await _routes_refresh(model_id)
+        prepare = dict(key=_NoLimit(), buyer_ledger_id=0, payload=payload, endpoint=endpoint, now=now)
+        if selectors.routes_fresh(model_id=model_id):
+            admission = admission_prepare(**prepare)  # catalog and routes from the cache: no query
+        else:
+            admission = await _in_db_thread(admission_prepare)(**prepare)  # no cache (the setting is 0)
+    except GatewayError:
+        await key_authenticate(authorization)  # a bad key is a 401 before the request's own 4xx
+        raise
+    expires = now + timedelta(seconds=settings.HOLD_TIMEOUT_SECONDS)
     params = {
+        "public_id": public_id,
+        "hash": keys.hash_secret(secret),
         "amount": admission.hold_nanos,
-        "account": admission.buyer_ledger_id,
         "limit": settings.MAX_IN_FLIGHT_PER_ACCOUNT,
         "key": f"request:{admission.request_id}",
         "now": now,
-        "expires": now + timedelta(seconds=settings.HOLD_TIMEOUT_SECONDS),
+        "expires": expires,
+        "stale": now - timedelta(seconds=60),  # last use is written at most once a minute
     }
     async with (await pool()).connection() as conn:
-        row = await (await conn.execute(HOLD_PLACE_SQL, params)).fetchone()
-        if row is not None and (key.last_used_at is None or now - key.last_used_at > timedelta(seconds=60)):
-            await conn.execute(TOUCH_SQL, (now, key.id))  # at most once a minute, as api_key_touch
-    if row is None:
+        row = await (await conn.execute(ADMIT_SQL, params)).fetchone()
+    key = _key_row(row, secret)
+    hold_id = row[11]
+    if key.spend_limit_nanos is not None:
+        # The limit decides before any hold: size and check with the real key, then place the hold.
+        prepare.update(key=key, buyer_ledger_id=key.buyer_ledger_id)
+        admission = admission_prepare(**prepare)
+        hold_params = {**params, "account": key.buyer_ledger_id, "amount": admission.hold_nanos}
+        hold_params["key"] = f"request:{admission.request_id}"
+        async with (await pool()).connection() as conn:
+            hold = await (await conn.execute(HOLD_PLACE_SQL, hold_params)).fetchone()
+            if hold is not None and (key.last_used_at is None or now - key.last_used_at > timedelta(seconds=60)):
+                await conn.execute(TOUCH_SQL, (now, key.id))
+        hold_id = hold[0] if hold is not None else None
+    if hold_id is None:
         # Refused (rare on a healthy account): say why with the portable path's reads.
-        await _in_db_thread(_refuse)(ledger_account_id=admission.buyer_ledger_id, account_id=key.account_id)
-    admission.hold_id = row[0]
+        await _in_db_thread(_refuse)(ledger_account_id=key.buyer_ledger_id, account_id=key.account_id)
+    admission.hold_id = hold_id
+    admission.api_key_id = key.id
+    admission.account_id = key.account_id
+    admission.buyer_ledger_id = key.buyer_ledger_id
+    admission.key_has_limit = key.spend_limit_nanos is not None
     return admission
 
 

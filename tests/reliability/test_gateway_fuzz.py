@@ -103,13 +103,16 @@ def test_the_gateway_answers_any_body_with_an_openai_error_and_holds_nothing(
 ):
     """Alice has no balance: whatever she sends ends before any node is called, as a 4xx in OpenAI's shape."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     async def send():
         return await async_client.post(
             path, data=body, content_type="application/json", headers={"Authorization": f"Bearer {alice_key.secret}"}
         )
 
-    response = asyncio.run(send())
+    # In a thread of its own: Playwright's sync API (browser tests earlier in the run) may own this one's loop.
+    with ThreadPoolExecutor(1) as thread:
+        response = thread.submit(asyncio.run, send()).result()
     assert 400 <= response.status_code < 500, response.content[:300]
     error = json.loads(response.content)["error"]
     assert set(error) == {"message", "type", "param", "code"}

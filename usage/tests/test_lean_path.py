@@ -110,3 +110,52 @@ def test_it_refuses_an_unfunded_account_with_402_and_a_suspended_one_with_403(al
     assert response.status_code == 403 and response.json()["error"]["code"] == "account_suspended"
     assert not UsageRecord.objects.exists() and not Hold.objects.exists()
     assert ledger_check().ok
+
+
+def test_one_round_trip_admission_checks_the_key_as_strictly_as_the_portable_path(
+    gateway_server, alice, alice_key, alice_account, node
+):
+    """Key check, hold and last use are one statement: every way a key can be wrong still holds nothing."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import APIKey
+    from accounts.services import api_key_create, api_key_revoke
+
+    fund(alice_account, 1_000_000_000)
+    url = f"{gateway_server.url}/v1/chat/completions"
+    good = {"model": CHEAP_MODEL, "messages": MESSAGES, "max_tokens": 5}
+
+    def post(secret, body=good):
+        response = httpx.post(url, json=body, headers={"Authorization": f"Bearer {secret}"}, timeout=30)
+        return response.status_code, response.json()["error"]["code"] if response.status_code >= 400 else "ok"
+
+    wrong_secret = alice_key.secret[:-4] + ("aaaa" if not alice_key.secret.endswith("aaaa") else "bbbb")
+    _, revoked_secret = api_key_create(account=alice_account, name="soon revoked", created_by=alice)
+    api_key_revoke(api_key=APIKey.objects.get(name="soon revoked"))
+    assert post(wrong_secret) == (401, "invalid_api_key")
+    assert post(revoked_secret) == (401, "invalid_api_key")
+    assert post(wrong_secret, {**good, "max_tokens": -1}) == (401, "invalid_api_key")  # the key first
+    assert post(alice_key.secret, {**good, "max_tokens": -1}) == (400, "invalid_value")
+    assert not Hold.objects.exists()
+
+    # A key with a spend limit: admitted while under it, refused with 402 once it is reached.
+    _, limited = api_key_create(
+        account=alice_account, name="limited", created_by=alice, spend_limit_nanos=1, spend_limit_period="daily"
+    )
+    assert post(limited) == (200, "ok")
+    assert post(limited) == (402, "key_spend_limit")
+
+    # Last use is written at most once a minute, by the same statement that places the hold.
+    recent = timezone.now() - timedelta(seconds=30)
+    APIKey.objects.filter(id=alice_key.id).update(last_used_at=recent)
+    assert post(alice_key.secret) == (200, "ok")
+    assert APIKey.objects.get(id=alice_key.id).last_used_at == recent
+    APIKey.objects.filter(id=alice_key.id).update(last_used_at=recent - timedelta(minutes=1))
+    assert post(alice_key.secret) == (200, "ok")
+    assert APIKey.objects.get(id=alice_key.id).last_used_at > recent
+
+    assert UsageRecord.objects.count() == 3
+    assert not Hold.objects.filter(released_at__isnull=True).exists()
+    assert ledger_check().ok
