@@ -262,6 +262,8 @@ GATEWAY_AWAIT_SETTLEMENT = env_bool("GATEWAY_AWAIT_SETTLEMENT", True)
 # through their own async connection pool of this many connections per gateway process.
 GATEWAY_LEAN_PATH = env_bool("GATEWAY_LEAN_PATH", True)
 GATEWAY_DB_POOL_SIZE = env_int("GATEWAY_DB_POOL_SIZE", 8)
+# Longest wait for a connection of that pool (the database away, or every connection busy): then a 503.
+GATEWAY_DB_POOL_TIMEOUT_SECONDS = env_int("GATEWAY_DB_POOL_TIMEOUT_SECONDS", 10)
 
 # --- Operators: node registration (usage/) -------------------------------------------------------
 # The portal's test call to a new node (one chat completion of 1 token) must answer within this.
