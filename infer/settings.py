@@ -254,6 +254,9 @@ GATEWAY_METERING_TOLERANCE_PERCENT = env_int("GATEWAY_METERING_TOLERANCE_PERCENT
 GATEWAY_METERING_TOLERANCE_TOKENS = env_int("GATEWAY_METERING_TOLERANCE_TOKENS", 4)
 # Group commit: most settlements one database transaction carries.
 GATEWAY_SETTLE_BATCH_MAX = env_int("GATEWAY_SETTLE_BATCH_MAX", 200)
+# A batch whose database connection was lost (a restart, a failover) is run again on a new connection
+# for up to this long; its requests fail (unbilled) only if the database stays away longer.
+GATEWAY_SETTLE_RECONNECT_SECONDS = env_int("GATEWAY_SETTLE_RECONNECT_SECONDS", 10)
 # Threads (each with its own database connection) a gateway process uses for admission queries.
 GATEWAY_DB_THREADS = env_int("GATEWAY_DB_THREADS", 16)
 # Answer only once the request's settlement has committed (so the usage a client reads is stored).

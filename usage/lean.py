@@ -21,8 +21,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
+import psycopg_pool
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.utils import timezone
 from psycopg_pool import AsyncConnectionPool
 
@@ -30,7 +32,7 @@ from accounts import keys
 from billing.services import HOLD_PLACE_SQL, AdmissionRefused, hold_refusal
 
 from . import selectors
-from .gateway import GatewayError, Reply, _in_db_thread, answer, error_response, too_large
+from .gateway import GatewayError, Reply, _database_unavailable, _in_db_thread, answer, error_response, too_large
 from .services import admission_prepare, admission_refusal, request_decode
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,8 @@ async def pool() -> AsyncConnectionPool:
             kwargs={k: v for k, v in params.items() if v is not None},
             min_size=1,
             max_size=settings.GATEWAY_DB_POOL_SIZE,
+            # With the database away, a request waits this long for a connection, then gets a 503.
+            timeout=settings.GATEWAY_DB_POOL_TIMEOUT_SECONDS,
             open=False,
             name="gateway-admission",
         )
@@ -120,8 +124,13 @@ async def key_authenticate(authorization: str | None) -> KeyRow:
     if parsed is None:
         raise _unauthorized("Malformed API key.")
     public_id, secret = parsed
-    async with (await pool()).connection() as conn:
-        row = await (await conn.execute(KEY_SQL, (public_id,))).fetchone()
+    try:
+        row = await _key_row(public_id)
+    except psycopg.OperationalError as exc:
+        if not await _pool_refreshed(exc):
+            raise
+        # A read: harmless to run again, on a new connection; briefly, in case the database is still away.
+        row = await _key_row(public_id, timeout=2)
     if row is None or not keys.secret_matches(secret, row[1]):
         raise _unauthorized("Invalid API key.")
     if row[2] is not None:
@@ -137,6 +146,23 @@ async def key_authenticate(authorization: str | None) -> KeyRow:
     return KeyRow(row[0], row[4], row[5], row[6], row[7], row[8], row[9], row[10])
 
 
+async def _key_row(public_id: str, *, timeout: float | None = None):
+    async with (await pool()).connection(timeout=timeout) as conn:
+        return await (await conn.execute(KEY_SQL, (public_id,))).fetchone()
+
+
+async def _pool_refreshed(exc: psycopg.OperationalError) -> bool:
+    """After the database dropped a pooled connection (a restart, a failover), the pool's other idle
+    connections are dead too: replace them all now, rather than failing one request per dead
+    connection. False when there is nothing to refresh (the pool itself timed out)."""
+    found = _pools.get(asyncio.get_running_loop())
+    if found is None or isinstance(exc, psycopg_pool.PoolTimeout):
+        return False
+    log.warning("gateway: the database dropped a pooled connection (%s); checking the pool", exc)
+    await found.check()
+    return True
+
+
 async def admit(*, authorization: str | None, body: bytes, endpoint: str):
     """`usage.services.request_admit` on the event loop: key, validation, routes, hold, last use."""
     key = await key_authenticate(authorization)
@@ -149,7 +175,7 @@ async def admit(*, authorization: str | None, body: bytes, endpoint: str):
     if selectors.routes_fresh(model_id=model_id):
         admission = admission_prepare(**prepare)  # catalog and routes from the cache: no query
     else:
-        admission = await _in_db_thread(admission_prepare)(**prepare)  # no cache (the setting is 0)
+        admission = await _in_db_thread(admission_prepare, retry_lost_connection=True)(**prepare)  # no cache
     params = {
         "amount": admission.hold_nanos,
         "account": admission.buyer_ledger_id,
@@ -164,7 +190,9 @@ async def admit(*, authorization: str | None, body: bytes, endpoint: str):
             await conn.execute(TOUCH_SQL, (now, key.id))  # at most once a minute, as api_key_touch
     if row is None:
         # Refused (rare on a healthy account): say why with the portable path's reads.
-        await _in_db_thread(_refuse)(ledger_account_id=admission.buyer_ledger_id, account_id=key.account_id)
+        await _in_db_thread(_refuse, retry_lost_connection=True)(
+            ledger_account_id=admission.buyer_ledger_id, account_id=key.account_id
+        )
     admission.hold_id = row[0]
     return admission
 
@@ -184,7 +212,7 @@ async def _routes_refresh(model_id) -> None:
             if entry is not None:
                 selectors.routes_for_model(model_id=entry.model_id)
 
-        running = _refreshing[key] = asyncio.ensure_future(_in_db_thread(reload)())
+        running = _refreshing[key] = asyncio.ensure_future(_in_db_thread(reload, retry_lost_connection=True)())
         running.add_done_callback(lambda _: _refreshing.pop(key, None))
     await asyncio.shield(running)
 
@@ -243,6 +271,10 @@ async def _respond(scope, body: bytes, send, endpoint: str, started: float):
         admission = await admit(authorization=authorization, body=body, endpoint=endpoint)
     except GatewayError as exc:
         reply = error_response(exc)
+    except (psycopg.Error, DatabaseError) as exc:
+        # The database is away (restarting, failing over) or dropped the connection: nothing was
+        # charged (a hold placed before the failure expires); the client may retry.
+        reply = _database_unavailable(exc)
     else:
         reply = await answer(admission, started)
     await _send(send, reply)
