@@ -25,11 +25,17 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev system-deps node-deps
 
 # What the tests need from Debian: Chromium for the browser tests (Playwright drives it, never
-# downloads one) and pg_dump, which proves no API key secret is ever stored.
+# downloads one), pg_dump, which proves no API key secret is ever stored, and PostgreSQL 15's server
+# binaries, for the test that restarts a private server of its own (tests/pgserver.py; Debian's
+# package would also create and start a cluster of its own: createcluster.conf tells it not to).
 .PHONY: system-deps
 system-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	@command -v pg_dump >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null; }
+	@test -x /usr/lib/postgresql/15/bin/initdb || { mkdir -p /etc/postgresql-common \
+		&& { grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf \
+		     || echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf; } \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; }
 
 # Node tools for tests, pinned in package-lock.json: solc compiles the test ERC-20 (billing/chains/contracts),
 # hardhat@2 runs a local EVM node in one end-to-end test. Installed once; tests never download.

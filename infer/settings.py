@@ -254,6 +254,9 @@ GATEWAY_METERING_TOLERANCE_PERCENT = env_int("GATEWAY_METERING_TOLERANCE_PERCENT
 GATEWAY_METERING_TOLERANCE_TOKENS = env_int("GATEWAY_METERING_TOLERANCE_TOKENS", 4)
 # Group commit: most settlements one database transaction carries.
 GATEWAY_SETTLE_BATCH_MAX = env_int("GATEWAY_SETTLE_BATCH_MAX", 200)
+# A batch whose database connection was lost (a restart, a failover) is run again on a new connection
+# for up to this long; its requests fail (unbilled) only if the database stays away longer.
+GATEWAY_SETTLE_RECONNECT_SECONDS = env_int("GATEWAY_SETTLE_RECONNECT_SECONDS", 10)
 # Threads (each with its own database connection) a gateway process uses for admission queries.
 GATEWAY_DB_THREADS = env_int("GATEWAY_DB_THREADS", 16)
 # Answer only once the request's settlement has committed (so the usage a client reads is stored).
@@ -262,6 +265,8 @@ GATEWAY_AWAIT_SETTLEMENT = env_bool("GATEWAY_AWAIT_SETTLEMENT", True)
 # through their own async connection pool of this many connections per gateway process.
 GATEWAY_LEAN_PATH = env_bool("GATEWAY_LEAN_PATH", True)
 GATEWAY_DB_POOL_SIZE = env_int("GATEWAY_DB_POOL_SIZE", 8)
+# Longest wait for a connection of that pool (the database away, or every connection busy): then a 503.
+GATEWAY_DB_POOL_TIMEOUT_SECONDS = env_int("GATEWAY_DB_POOL_TIMEOUT_SECONDS", 10)
 
 # --- Operators: node registration (usage/) -------------------------------------------------------
 # The portal's test call to a new node (one chat completion of 1 token) must answer within this.

@@ -3,7 +3,7 @@
 Django's request handling (request objects, URL resolving, signals, response objects) and the hop
 of every admission to a worker thread were a third of the gateway's CPU per request. Here the two
 hot endpoints are served by a small ASGI function: the key is looked up and the hold placed through
-an async psycopg pool on the event loop, in two round trips, with the rules of the portable path
+an async psycopg pool on the event loop, in one round trip, with the rules of the portable path
 (usage.services.admission_prepare is shared; the key checks mirror accounts.authentication). The
 rest of the request (routing, proxying, metering, group-committed settlement) is usage.gateway's.
 
@@ -21,8 +21,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
+import psycopg_pool
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.utils import timezone
 from psycopg_pool import AsyncConnectionPool
 
@@ -30,7 +32,7 @@ from accounts import keys
 from billing.services import HOLD_PLACE_SQL, AdmissionRefused, hold_refusal
 
 from . import selectors
-from .gateway import GatewayError, Reply, _in_db_thread, answer, error_response, too_large
+from .gateway import GatewayError, Reply, _database_unavailable, _in_db_thread, answer, error_response, too_large
 from .services import admission_prepare, admission_refusal, request_decode
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,8 @@ async def pool() -> AsyncConnectionPool:
             kwargs={k: v for k, v in params.items() if v is not None},
             min_size=1,
             max_size=settings.GATEWAY_DB_POOL_SIZE,
+            # With the database away, a request waits this long for a connection, then gets a 503.
+            timeout=settings.GATEWAY_DB_POOL_TIMEOUT_SECONDS,
             open=False,
             name="gateway-admission",
         )
@@ -112,14 +116,13 @@ def _unauthorized(message: str) -> GatewayError:
 async def key_authenticate(authorization: str | None) -> KeyRow:
     """The active key of an Authorization header, with accounts.authentication's answers (401/403)."""
     public_id, secret = _presented_key(authorization)
-    async with (await pool()).connection() as conn:
-        row = await (await conn.execute(KEY_SQL, (public_id,))).fetchone()
+    row = await _fetch_one(KEY_SQL, (public_id,))
     return _key_row(row, secret)
 
 
 # The key check, the hold and the key's last use, in ONE round trip, for a key without a spend limit.
 # The hold is placed only if the presented secret's hash matches and the key and its Account are in
-# good standing; otherwise the key's row comes back without a hold and `_admit_key_row` says why,
+# good standing; otherwise the key's row comes back without a hold and `_key_row` says why,
 # exactly as `key_authenticate` would. (A key with a spend limit is checked in Python first: two trips.)
 ADMIT_SQL = """
     WITH k AS (
@@ -186,6 +189,32 @@ def _presented_key(authorization: str | None) -> tuple[str, str]:
     return parsed
 
 
+async def _fetch_one(sql: str, params, *, timeout: float | None = None):
+    """One statement's first row; after the database dropped a pooled connection, run it once more on a
+    new one. Safe for every statement here: KEY_SQL reads, and a retried ADMIT_SQL or HOLD_PLACE_SQL
+    that had in fact committed fails on the hold's unique key rather than holding twice."""
+    try:
+        async with (await pool()).connection(timeout=timeout) as conn:
+            return await (await conn.execute(sql, params)).fetchone()
+    except psycopg.OperationalError as exc:
+        if timeout is not None or not await _pool_refreshed(exc):
+            raise
+    # Briefly, in case the database is still away.
+    return await _fetch_one(sql, params, timeout=2)
+
+
+async def _pool_refreshed(exc: psycopg.OperationalError) -> bool:
+    """After the database dropped a pooled connection (a restart, a failover), the pool's other idle
+    connections are dead too: replace them all now, rather than failing one request per dead
+    connection. False when there is nothing to refresh (the pool itself timed out)."""
+    found = _pools.get(asyncio.get_running_loop())
+    if found is None or isinstance(exc, psycopg_pool.PoolTimeout):
+        return False
+    log.warning("gateway: the database dropped a pooled connection (%s); checking the pool", exc)
+    await found.check()
+    return True
+
+
 async def admit(*, authorization: str | None, body: bytes, endpoint: str):
     """`usage.services.request_admit` on the event loop: key, validation, routes, hold, last use.
 
@@ -204,7 +233,7 @@ async def admit(*, authorization: str | None, body: bytes, endpoint: str):
         if selectors.routes_fresh(model_id=model_id):
             admission = admission_prepare(**prepare)  # catalog and routes from the cache: no query
         else:
-            admission = await _in_db_thread(admission_prepare)(**prepare)  # no cache (the setting is 0)
+            admission = await _in_db_thread(admission_prepare, retry_lost_connection=True)(**prepare)  # no cache
     except GatewayError:
         await key_authenticate(authorization)  # a bad key is a 401 before the request's own 4xx
         raise
@@ -219,8 +248,7 @@ async def admit(*, authorization: str | None, body: bytes, endpoint: str):
         "expires": expires,
         "stale": now - timedelta(seconds=60),  # last use is written at most once a minute
     }
-    async with (await pool()).connection() as conn:
-        row = await (await conn.execute(ADMIT_SQL, params)).fetchone()
+    row = await _fetch_one(ADMIT_SQL, params)
     key = _key_row(row, secret)
     hold_id = row[11]
     if key.spend_limit_nanos is not None:
@@ -229,14 +257,16 @@ async def admit(*, authorization: str | None, body: bytes, endpoint: str):
         admission = admission_prepare(**prepare)
         hold_params = {**params, "account": key.buyer_ledger_id, "amount": admission.hold_nanos}
         hold_params["key"] = f"request:{admission.request_id}"
-        async with (await pool()).connection() as conn:
-            hold = await (await conn.execute(HOLD_PLACE_SQL, hold_params)).fetchone()
-            if hold is not None and (key.last_used_at is None or now - key.last_used_at > timedelta(seconds=60)):
+        hold = await _fetch_one(HOLD_PLACE_SQL, hold_params)
+        if hold is not None and (key.last_used_at is None or now - key.last_used_at > timedelta(seconds=60)):
+            async with (await pool()).connection() as conn:
                 await conn.execute(TOUCH_SQL, (now, key.id))
         hold_id = hold[0] if hold is not None else None
     if hold_id is None:
         # Refused (rare on a healthy account): say why with the portable path's reads.
-        await _in_db_thread(_refuse)(ledger_account_id=key.buyer_ledger_id, account_id=key.account_id)
+        await _in_db_thread(_refuse, retry_lost_connection=True)(
+            ledger_account_id=key.buyer_ledger_id, account_id=key.account_id
+        )
     admission.hold_id = hold_id
     admission.api_key_id = key.id
     admission.account_id = key.account_id
@@ -260,7 +290,7 @@ async def _routes_refresh(model_id) -> None:
             if entry is not None:
                 selectors.routes_for_model(model_id=entry.model_id)
 
-        running = _refreshing[key] = asyncio.ensure_future(_in_db_thread(reload)())
+        running = _refreshing[key] = asyncio.ensure_future(_in_db_thread(reload, retry_lost_connection=True)())
         running.add_done_callback(lambda _: _refreshing.pop(key, None))
     await asyncio.shield(running)
 
@@ -319,6 +349,10 @@ async def _respond(scope, body: bytes, send, endpoint: str, started: float):
         admission = await admit(authorization=authorization, body=body, endpoint=endpoint)
     except GatewayError as exc:
         reply = error_response(exc)
+    except (psycopg.Error, DatabaseError) as exc:
+        # The database is away (restarting, failing over) or dropped the connection: nothing was
+        # charged (a hold placed before the failure expires); the client may retry.
+        reply = _database_unavailable(exc)
     else:
         reply = await answer(admission, started)
     await _send(send, reply)

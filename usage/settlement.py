@@ -5,7 +5,9 @@ the commit is the cost, not the rows. Each request hands its Settlement to the c
 waits; while a batch commits the next one gathers, so the batch size follows the load and an idle
 gateway commits a single request at once. A batch is all-or-nothing (usage_settle_batch: postings,
 hold releases and UsageRecords in one transaction) and retried on a lost race (with_ledger_retry);
-the idempotency key `usage:<request id>` makes a retry after an unknown outcome safe.
+the idempotency key `usage:<request id>` makes a retry after an unknown outcome safe. A batch that lost
+its connection (a database restart) runs again once the database is back, within
+GATEWAY_SETTLE_RECONNECT_SECONDS: an answer already delivered is then billed once, never twice.
 """
 
 import threading
@@ -30,5 +32,6 @@ def settler() -> GroupCommitter:
                     lambda items: usage_settle_batch(items=list(items)),
                     max_batch=settings.GATEWAY_SETTLE_BATCH_MAX,
                     name="usage",
+                    reconnect_seconds=settings.GATEWAY_SETTLE_RECONNECT_SECONDS,
                 ).start()
     return _committer
