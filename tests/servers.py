@@ -4,6 +4,7 @@ import asyncio
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import uvicorn
@@ -13,12 +14,12 @@ class ServerThread:
     """An ASGI app served by uvicorn in a thread. The socket is bound before the thread starts, so
     the port is ours from the first moment (no race with another test picking the same port)."""
 
-    def __init__(self, app):
+    def __init__(self, app, **config):
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(app, **{"log_level": "warning", "access_log": False, "lifespan": "off", **config})
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
         self.thread.start()
@@ -49,3 +50,10 @@ def asgi_server(transactional_db):
     server = ServerThread(application)
     yield server
     server.stop()
+
+
+def run_async(coroutine):
+    """asyncio.run(coroutine) in a thread of its own: Playwright's sync API (the browser tests) keeps an
+    event loop running in the main thread for the whole session, where asyncio.run would refuse."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
+from .node_pool import NodeTransport
+
 _clients: dict[int, httpx.AsyncClient] = {}
 
 # A connection failure before any output: the next node is tried.
@@ -19,11 +21,13 @@ def client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     found = _clients.get(id(loop))
     if found is None or found.is_closed:
+        limits = httpx.Limits(max_connections=settings.GATEWAY_NODE_MAX_CONNECTIONS, max_keepalive_connections=256)
         found = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 settings.GATEWAY_NODE_READ_TIMEOUT_SECONDS, connect=settings.GATEWAY_NODE_CONNECT_TIMEOUT_SECONDS
             ),
-            limits=httpx.Limits(max_connections=settings.GATEWAY_NODE_MAX_CONNECTIONS, max_keepalive_connections=256),
+            limits=limits,
+            transport=NodeTransport(limits=limits),  # httpcore's pool, with linear-time assignment
             # Nodes are addressed directly; an HTTP(S)_PROXY in the environment must not reroute them.
             trust_env=False,
         )

@@ -102,17 +102,14 @@ def test_the_gateway_answers_any_body_with_an_openai_error_and_holds_nothing(
     async_client, alice_key, nodeless_route, body, path
 ):
     """Alice has no balance: whatever she sends ends before any node is called, as a 4xx in OpenAI's shape."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
+    from tests.servers import run_async
 
     async def send():
         return await async_client.post(
             path, data=body, content_type="application/json", headers={"Authorization": f"Bearer {alice_key.secret}"}
         )
 
-    # In a thread of its own: Playwright's sync API (browser tests earlier in the run) may own this one's loop.
-    with ThreadPoolExecutor(1) as thread:
-        response = thread.submit(asyncio.run, send()).result()
+    response = run_async(send())
     assert 400 <= response.status_code < 500, response.content[:300]
     error = json.loads(response.content)["error"]
     assert set(error) == {"message", "type", "param", "code"}
