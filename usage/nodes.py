@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
-_clients: dict[int, httpx.AsyncClient] = {}
+_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
 # A connection failure before any output: the next node is tried.
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -17,8 +17,12 @@ CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 def client() -> httpx.AsyncClient:
     """The pooled client of the running event loop (an AsyncClient belongs to the loop that made it)."""
     loop = asyncio.get_running_loop()
-    found = _clients.get(id(loop))
+    found = _clients.get(loop)
     if found is None or found.is_closed:
+        # Keyed by the loop itself (an id can be reused by a later loop); a loop that ended takes its
+        # client along, so a process that runs many loops (the test suite's servers) keeps none of theirs.
+        for other in [other for other in _clients if other.is_closed()]:
+            del _clients[other]
         found = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 settings.GATEWAY_NODE_READ_TIMEOUT_SECONDS, connect=settings.GATEWAY_NODE_CONNECT_TIMEOUT_SECONDS
@@ -27,7 +31,7 @@ def client() -> httpx.AsyncClient:
             # Nodes are addressed directly; an HTTP(S)_PROXY in the environment must not reroute them.
             trust_env=False,
         )
-        _clients[id(loop)] = found
+        _clients[loop] = found
     return found
 
 
