@@ -2,10 +2,11 @@
 
 Every money movement goes through `transaction_post` with a key derived from Stripe's ids:
 `stripe:<payment intent>` (the deposit), `stripe:refund:<charge>:<cumulative cents refunded>`,
-`stripe:dispute:<dispute>:withdrawn` and `stripe:dispute:<dispute>:won`. Each handler first locks the
-card payment's row, so two deliveries of events about one payment apply one after the other, and each
-compares Stripe's cumulative state with what was already posted, so redelivered or reordered events
-never post twice.
+`stripe:dispute:<dispute>:withdrawn` and `stripe:dispute:<dispute>:won`. Each handler first takes the
+payment intent's lock, then the card payment's row, so two deliveries of events about one payment apply
+one after the other, and each compares Stripe's cumulative state with what was already posted, so
+redelivered or reordered events never post twice. A refund or dispute that arrives before its payment's
+credit posts nothing: its event is stored, and the credit applies it.
 """
 
 import logging
@@ -155,6 +156,25 @@ def _refunds_apply_early(payment_intent_id: str) -> None:
         card_charge_refunded(charge=event.data["object"])
 
 
+DISPUTE_EVENTS = (
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+    "charge.dispute.closed",
+)
+
+
+def _disputes_apply_early(payment_intent_id: str) -> None:
+    """Apply dispute events stored before this payment was credited (they posted nothing then), in the
+    order Stripe created them, so the dispute ends in the state in-order delivery gives it."""
+    from djstripe.models import Event
+
+    events = Event.objects.filter(type__in=DISPUTE_EVENTS, data__object__payment_intent=payment_intent_id)
+    for event in events.order_by("created", "djstripe_id"):
+        card_dispute_update(dispute=event.data["object"])
+
+
 def _post(*, payment: CardPayment, key: str, kind: str, buyer_nanos: int, memo: str, reference: str):
     """Move `buyer_nanos` between the buyer's balance and Stripe's clearing account (signed for the buyer)."""
     ledger = buyer_ledger_account(account=payment.account)
@@ -172,11 +192,15 @@ def card_checkout_completed(*, session: dict) -> CardPayment | None:
     """A Checkout session completed: credit it once if it is paid in USD; anything else credits nothing."""
     if session.get("object") != "checkout.session" or session.get("mode") != "payment":
         return None
+    payment_intent_id = _id(session.get("payment_intent"))
+    if payment_intent_id:
+        # The intent's lock before the payment's row, in the order the refund and dispute handlers take
+        # them: the other order deadlocks with one of them once the row carries its payment intent.
+        _intent_lock(payment_intent_id)
     payment = _payment_for_session(session)
     if payment is None:
         log.warning("Checkout session %s is not one of our card payments; ignored", session.get("id"))
         return None
-    payment_intent_id = _id(session.get("payment_intent"))
     if session.get("payment_status") != "paid":
         # Unpaid (an asynchronous method still pending) or nothing to pay: no credit until Stripe says paid.
         log.info("Checkout session %s completed unpaid (%s)", session.get("id"), session.get("payment_status"))
@@ -190,7 +214,6 @@ def card_checkout_completed(*, session: dict) -> CardPayment | None:
         return payment
     if payment.status == CardPayment.Status.CREDITED:
         return payment  # a redelivery, or the async-success event after completed: already credited
-    _intent_lock(payment_intent_id)
     amount_nanos = cents_to_nanos(amount_total)
     result = _post(
         payment=payment,
@@ -217,6 +240,7 @@ def card_checkout_completed(*, session: dict) -> CardPayment | None:
         ]
     )
     _refunds_apply_early(payment_intent_id)
+    _disputes_apply_early(payment_intent_id)
     return payment
 
 
@@ -281,11 +305,17 @@ def card_dispute_update(*, dispute: dict) -> CardDispute | None:
 
     Stripe withdraws the disputed amount when a chargeback opens (any status but the `warning_*`
     inquiries) and returns it when the dispute is won; we mirror both, each once. Events may arrive
-    in any order: a `won` seen first posts the withdrawal and the return together.
+    in any order: a `won` seen first posts the withdrawal and the return together, and one seen before
+    its payment's credit waits for it (the credit applies the stored events: `_disputes_apply_early`).
     """
-    payment = _payment_for_intent(_id(dispute.get("payment_intent")))
-    if payment is None:
-        log.warning("Dispute %s matches no card payment; ignored", dispute.get("id"))
+    payment_intent_id = _id(dispute.get("payment_intent"))
+    if payment_intent_id:
+        _intent_lock(payment_intent_id)  # serialized with the payment's credit, as refunds are
+    payment = _payment_for_intent(payment_intent_id)
+    if payment is None or payment.status != CardPayment.Status.CREDITED:
+        # Stored with its event: if the payment is ours and its credit is still to come, the credit applies
+        # it. Debiting now would withdraw funds never credited (and nothing at all when the row is unknown).
+        log.warning("Dispute %s matches no credited card payment (yet)", dispute.get("id"))
         return None
     amount_cents = dispute.get("amount")
     stripe_status = str(dispute.get("status") or "")

@@ -15,6 +15,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import BigIntegerField, Case, F, IntegerField, Value, When
 from django.utils import timezone
 
+from infer.bounded_cache import BoundedCache
 from infer.errors import ApplicationError
 
 from .alerts import alerts_record
@@ -101,16 +102,24 @@ def posting_validate(posting: Posting) -> None:
         raise LedgerError("Entries of a transaction must sum to zero")
 
 
-# Whether an account is deferred never changes, so it is safe to remember per process.
-_deferred_cache: dict[int, bool] = {}
+# Whether an account is deferred never changes, so it is safe to remember per process; bounded, because
+# the ledger accounts of every buyer that settles a request in this process pass through here.
+_deferred_cache = BoundedCache(20_000)
 
 
 def _account_modes(account_ids) -> dict[int, bool]:
-    missing = [i for i in account_ids if i not in _deferred_cache]
+    modes, missing = {}, []
+    for account_id in account_ids:
+        deferred = _deferred_cache.get(account_id)
+        if deferred is None:
+            missing.append(account_id)
+        else:
+            modes[account_id] = deferred
     if missing:
         for account_id, deferred in LedgerAccount.objects.filter(id__in=missing).values_list("id", "is_deferred"):
             _deferred_cache[account_id] = deferred
-    return {i: _deferred_cache[i] for i in account_ids if i in _deferred_cache}
+            modes[account_id] = deferred
+    return modes
 
 
 def _same_legs(posting: Posting, legs) -> bool:

@@ -83,7 +83,7 @@ def _event(payload: dict) -> str:
 
 
 async def _stream(account_id: int, after_id: int | None):
-    pubsub = None
+    pubsub = client = None
     if settings.REDIS_URL:
         try:
             import redis.asyncio as aioredis
@@ -120,11 +120,13 @@ async def _stream(account_id: int, after_id: int | None):
                 await asyncio.sleep(POLL_SECONDS)
             pending = await sync_to_async(_notifications_after)(account_id, last_id)
     finally:
-        if pubsub is not None:
-            try:
-                await pubsub.aclose()
-            except Exception:
-                log.debug("closing pubsub failed", exc_info=True)
+        # The stream's own Redis client too (its connection pool), not only the subscription.
+        for closable in (pubsub, client):
+            if closable is not None:
+                try:
+                    await closable.aclose()
+                except Exception:
+                    log.debug("closing the stream's Redis client failed", exc_info=True)
 
 
 def _account_for_request(request):

@@ -564,6 +564,8 @@ async def _relay(stream: _Stream):
             await _settle(settlement(), wait=False)
         raise
     finally:
+        # `answer` forgot this request id when it returned the stream; the settlement above added it again.
+        _settled.discard(admission.request_id)
         await stream.response.aclose()
 
 

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from .node_pool import NodeTransport
 
-_clients: dict[int, httpx.AsyncClient] = {}
+_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
 # A connection failure before any output: the next node is tried.
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -19,8 +19,12 @@ CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 def client() -> httpx.AsyncClient:
     """The pooled client of the running event loop (an AsyncClient belongs to the loop that made it)."""
     loop = asyncio.get_running_loop()
-    found = _clients.get(id(loop))
+    found = _clients.get(loop)
     if found is None or found.is_closed:
+        # Keyed by the loop itself (an id can be reused by a later loop); a loop that ended takes its
+        # client along, so a process that runs many loops (the test suite's servers) keeps none of theirs.
+        for other in [other for other in _clients if other.is_closed()]:
+            del _clients[other]
         limits = httpx.Limits(max_connections=settings.GATEWAY_NODE_MAX_CONNECTIONS, max_keepalive_connections=256)
         found = httpx.AsyncClient(
             timeout=httpx.Timeout(
@@ -31,7 +35,7 @@ def client() -> httpx.AsyncClient:
             # Nodes are addressed directly; an HTTP(S)_PROXY in the environment must not reroute them.
             trust_env=False,
         )
-        _clients[id(loop)] = found
+        _clients[loop] = found
     return found
 
 

@@ -26,6 +26,7 @@ from billing.services import (
     system_ledger_account_id,
     transactions_post,
 )
+from infer.bounded_cache import BoundedCache
 from infer.errors import ApplicationError
 
 from . import nodes, selectors, tokenizers
@@ -386,11 +387,13 @@ class Admission:
     key_has_limit: bool
 
 
-_buyer_ledger_ids: dict[int, int] = {}  # account id -> buyer ledger account id (never changes)
+# account id -> buyer ledger account id (never changes); bounded, so it does not grow with every tenant.
+_buyer_ledger_ids = BoundedCache(10_000)
 
 
 def _buyer_ledger_id(account_id: int) -> int:
-    if account_id not in _buyer_ledger_ids:
+    ledger_id = _buyer_ledger_ids.get(account_id)
+    if ledger_id is None:
         ledger_id = (
             LedgerAccount.objects.filter(owner_id=account_id, kind=LedgerAccount.Kind.BUYER)
             .values_list("id", flat=True)
@@ -401,7 +404,7 @@ def _buyer_ledger_id(account_id: int) -> int:
                 "This account is not a buyer account.", status_code=403, type="permission_error", code="not_buyer"
             )
         _buyer_ledger_ids[account_id] = ledger_id
-    return _buyer_ledger_ids[account_id]
+    return ledger_id
 
 
 def period_start(period: str, now: datetime) -> datetime:

@@ -1,14 +1,17 @@
 """Stripe's signed webhooks posted to dj-stripe's real endpoint: card deposits, refunds and disputes."""
 
+import itertools
 import json
 import time
 
 import pytest
 from djstripe.models import Event, WebhookEventTrigger
 
+from accounts.models import User
+from accounts.services import account_create
 from billing.card_services import BalanceDisputed
 from billing.checks import ledger_check
-from billing.models import CardDispute, CardPayment, Transaction
+from billing.models import CardDispute, CardPayment, Entry, Transaction
 from billing.selectors import account_blocked_by_dispute, buyer_ledger_account
 from conftest import fund
 
@@ -384,3 +387,109 @@ def test_another_tenants_dispute_does_not_block_alice(cards, alice_account, char
     assert account_blocked_by_dispute(charlie_account)
     fund(alice_account, -1 * USD)
     assert not account_blocked_by_dispute(alice_account)
+
+
+# --- Disputes delivered in any order, before, between and after the payment's events ---------------------
+
+
+def _card_state(account, payment, *, intent, dispute_id):
+    """What in-order and out-of-order deliveries must agree on: the balance, the payment, the buyer's
+    ledger transactions (keys with this scenario's Stripe ids replaced) and the dispute's row."""
+    ledger = buyer_ledger_account(account=account)
+    entries = sorted(
+        (key.replace(intent, "<pi>").replace(dispute_id, "<dp>"), kind, amount)
+        for key, kind, amount in Entry.objects.filter(ledger_account=ledger).values_list(
+            "transaction__idempotency_key", "transaction__kind", "amount_nanos"
+        )
+    )
+    payment.refresh_from_db()
+    disputes = [
+        (d.status, d.stripe_status, d.amount_nanos, d.debited_nanos, d.reinstated_nanos, d.closed_at is not None)
+        for d in CardDispute.objects.filter(card_payment=payment)
+    ]
+    assert all(d.account_id == account.id for d in CardDispute.objects.filter(card_payment=payment))
+    return {
+        "balance": ledger.balance_nanos,
+        "payment": (payment.status, payment.credited_nanos, payment.refunded_nanos),
+        "entries": entries,
+        "disputes": disputes,
+        "blocked": account_blocked_by_dispute(account),
+    }
+
+
+def _dispute_scenario(cards, name, outcome, order):
+    """A $25 card payment and its dispute (created, then closed `outcome`), the events delivered in
+    `order` (names of the events, repeats allowed); returns the state it ends in."""
+    user = User.objects.create_user(email=f"{name}@disputes.example")
+    account = account_create(name=name, owner=user)
+    dispute_id = f"dp_{name}"
+    # $20 spent ahead of the deposit: a dispute takes the balance below zero.
+    fund(account, -20 * USD, key=f"spent:{dispute_id}")
+    payment, session = cards.start(account, 25 * USD)
+    session = fakes.paid_session(session)
+    intent = session["payment_intent"]
+    events = {
+        "paid": fakes.event("checkout.session.completed", session),
+        "created": _dispute_event("charge.dispute.created", intent, "needs_response", dispute_id=dispute_id),
+        "closed": _dispute_event("charge.dispute.closed", intent, outcome, dispute_id=dispute_id),
+    }
+    for event_name in order:
+        assert cards.deliver(events[event_name]).status_code == 200
+    return _card_state(account, payment, intent=intent, dispute_id=dispute_id)
+
+
+@pytest.mark.parametrize("outcome", ["won", "lost"])
+def test_every_order_of_payment_and_dispute_events_ends_as_in_order_delivery(cards, outcome):
+    in_order = _dispute_scenario(cards, f"calm-{outcome}", outcome, ["paid", "created", "closed"])
+    expected_balance = 5 * USD if outcome == "won" else -20 * USD
+    assert in_order["balance"] == expected_balance
+    assert in_order["payment"] == (CardPayment.Status.CREDITED, 25 * USD, 0)
+    assert in_order["disputes"] == [(outcome, outcome, 25 * USD, 25 * USD, 25 * USD if outcome == "won" else 0, True)]
+    assert in_order["blocked"] is (outcome == "lost")
+
+    for n, order in enumerate(itertools.permutations(["paid", "created", "closed"])):
+        order = list(order)
+        # Each order once, then with every event delivered again (in reverse: duplicates late and early).
+        for variant, deliveries in (("once", order), ("twice", order + order[::-1])):
+            state = _dispute_scenario(cards, f"o{n}-{variant}-{outcome}", outcome, deliveries)
+            assert state == in_order, (deliveries, state)
+    assert ledger_check().ok
+
+
+def test_a_dispute_whose_payment_never_arrives_posts_nothing(cards, alice_account):
+    _payment, session = cards.start(alice_account, 25 * USD)
+    intent = fakes.paid_session(session)["payment_intent"]
+    assert cards.deliver(_dispute_event("charge.dispute.created", intent, "needs_response")).status_code == 200
+    assert balance(alice_account) == 0
+    assert not CardDispute.objects.exists()
+    assert not Transaction.objects.filter(kind=Transaction.Kind.CARD_DISPUTE).exists()
+
+
+def test_the_whole_dispute_lifecycle_before_the_payment_applies_once_it_is_credited(cards, alice_account):
+    payment, session = cards.start(alice_account, 25 * USD)
+    session = fakes.paid_session(session)
+    intent = session["payment_intent"]
+    lifecycle = [
+        ("charge.dispute.created", "needs_response"),
+        ("charge.dispute.funds_withdrawn", "needs_response"),
+        ("charge.dispute.updated", "under_review"),
+        ("charge.dispute.closed", "won"),
+        ("charge.dispute.funds_reinstated", "won"),
+    ]
+    for kind, status in reversed(lifecycle):  # newest first, all before the payment
+        assert cards.deliver(_dispute_event(kind, intent, status)).status_code == 200
+    assert balance(alice_account) == 0
+    assert not CardDispute.objects.exists()
+
+    assert cards.deliver(fakes.event("checkout.session.completed", session)).status_code == 200
+    assert balance(alice_account) == 25 * USD
+    dispute = CardDispute.objects.get()
+    assert (dispute.status, dispute.debited_nanos, dispute.reinstated_nanos) == (
+        CardDispute.Status.WON,
+        25 * USD,
+        25 * USD,
+    )
+    assert dispute.card_payment_id == payment.id
+    keys = set(Transaction.objects.filter(kind=Transaction.Kind.CARD_DISPUTE).values_list("idempotency_key", flat=True))
+    assert keys == {"stripe:dispute:dp_test_1:withdrawn", "stripe:dispute:dp_test_1:won"}
+    assert ledger_check().ok

@@ -15,7 +15,7 @@ from django.test import Client
 from accounts.models import User
 from accounts.services import account_create
 from billing.checks import ledger_check
-from billing.models import CardPayment, Transaction
+from billing.models import CardDispute, CardPayment, Transaction
 from billing.selectors import buyer_ledger_account
 from billing.tests import stripe_fakes as fakes
 from billing.tests.conftest import checkout
@@ -105,4 +105,82 @@ def test_a_shuffled_triple_delivery_storm_ends_with_the_balances_of_one_in_order
     # their sum per account is what the balances above already compared.
     for accounts in (calm_accounts, storm_accounts):
         assert CardPayment.objects.filter(account__in=accounts, status=CardPayment.Status.CREDITED).count() == PAYMENTS
+    assert ledger_check().ok
+
+
+DISPUTED_PAYMENTS = 40
+
+
+def dispute_world(name: str, fake) -> tuple[list, list[dict]]:
+    """Five buyers, 40 card payments, half of them disputed (created, under review for some, then won
+    or lost), in the order Stripe would emit the events. Half the payments carry their payment intent
+    from the start, as sessions of older API versions do, so a dispute can find the row before its credit."""
+    rng = random.Random(SEED + 1)
+    accounts = []
+    for i in range(5):
+        user = User.objects.create_user(email=f"{name}-{i}@disputes.example")
+        accounts.append(account_create(name=f"{name} {i}", owner=user))
+    events = []
+    for n in range(DISPUTED_PAYMENTS):
+        cents = rng.randrange(500, 10_000)
+        payment = checkout(accounts[n % len(accounts)], cents * USD // 100)
+        session = fakes.paid_session(fake.sessions[payment.checkout_session_id])
+        intent = session["payment_intent"]
+        if n % 4 < 2:
+            CardPayment.objects.filter(id=payment.id).update(payment_intent_id=intent)
+        events.append(fakes.event("checkout.session.completed", session))
+        if n % 2:
+            dispute_id, charge_id = f"dp_{name}_{n}", f"ch_{name}_{n}"
+
+            def dispute(kind, status, amount=cents, dispute_id=dispute_id, charge_id=charge_id, intent=intent):
+                obj = fakes.dispute(
+                    dispute_id=dispute_id, charge_id=charge_id, payment_intent=intent, amount=amount, status=status
+                )
+                return fakes.event(kind, obj)
+
+            events.append(dispute("charge.dispute.created", "needs_response"))
+            if n % 3 == 0:
+                events.append(dispute("charge.dispute.updated", "under_review"))
+            events.append(dispute("charge.dispute.closed", "won" if n % 4 == 1 else "lost"))
+    return accounts, events
+
+
+def dispute_states(accounts) -> list[tuple]:
+    return sorted(
+        (d.account.name.split(" ")[1], d.status, d.amount_nanos, d.debited_nanos, d.reinstated_nanos)
+        for d in CardDispute.objects.filter(account__in=accounts).select_related("account")
+    )
+
+
+def test_a_shuffled_storm_of_payments_and_their_disputes_ends_as_one_in_order_delivery(
+    live_server, webhook_path, stripe_on
+):
+    calm_accounts, calm_events = dispute_world("calm", stripe_on)
+    storm_accounts, storm_events = dispute_world("storm", stripe_on)
+
+    client = Client()
+    for evt in calm_events:
+        body, header = fakes.signed(evt)
+        response = client.post(webhook_path, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+        assert response.status_code == 200
+
+    deliveries = [fakes.signed(evt) for evt in storm_events for _ in range(3)]
+    random.Random(SEED + 1).shuffle(deliveries)
+    url = f"{live_server.url}{webhook_path}"
+    with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=10)) as http:
+
+        def post(delivery):
+            body, header = delivery
+            return http.post(
+                url, content=body, headers={"Content-Type": "application/json", "Stripe-Signature": header}
+            ).status_code
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            statuses = list(pool.map(post, deliveries))
+
+    assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+    assert balances(storm_accounts) == balances(calm_accounts)
+    assert dispute_states(storm_accounts) == dispute_states(calm_accounts)
+    assert len(dispute_states(storm_accounts)) == DISPUTED_PAYMENTS // 2
+    assert {state[1] for state in dispute_states(calm_accounts)} == {"won", "lost"}
     assert ledger_check().ok
