@@ -240,6 +240,12 @@ def main():
     parser.add_argument("--workers", type=int, default=1, help="gateway processes")
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument(
+        "--node-latency-ms",
+        type=int,
+        default=0,
+        help="the demo node waits this long before answering, like a node generating (0: instantly)",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the gateway (forces --workers 1)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
@@ -248,7 +254,8 @@ def main():
     python = sys.executable
     env = dict(os.environ, DEBUG="false", LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
     node_port, gateway_port = free_port(), free_port()
-    node = start([python, "manage.py", "run_demo_node", "--port", str(node_port)], env)
+    node_cmd = [python, "manage.py", "run_demo_node", "--port", str(node_port)]
+    node = start([*node_cmd, "--latency-ms", str(args.node_latency_ms)], env)
     profile_path = ROOT / "var" / "gateway.prof"
     uvicorn_args = ["infer.asgi:application", "--host", "127.0.0.1", "--port", str(gateway_port)]
     uvicorn_args += ["--log-level", "warning", "--no-access-log", "--lifespan", "off"]
