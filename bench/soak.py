@@ -6,8 +6,10 @@ Processes: a demo node, the gateway (uvicorn, `--workers`), a Celery worker (the
 broker unless --redis-url), and this load generator. Traffic, mixed at random (seeded): chat
 completions streamed and not, text completions, /v1/models, /api/balance, /api/notifications and
 /api/usage (where the usage API exists). The buyer is funded so that the low-balance alerts fire
-during the run, so Celery has work too. RSS is read from /proc after a 5 s warm-up and at the end;
-a growth far beyond the warm-up figure is a leak to chase. Afterwards the ledger is checked.
+during the run, so Celery has work too. RSS is read from /proc after a warm-up (--warmup, 60 s:
+allocators and caches fill first) and then every --sample-seconds until the end, so the table shows
+whether memory levels off: a leak keeps growing in the second half as in the first. Afterwards the
+ledger is checked.
 Uses bench/gateway.py's database (BENCH_DATABASE_URL).
 """
 
@@ -120,6 +122,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gateway processes")
     parser.add_argument("--redis-url", default="", help="broker and cache (default: the embedded broker)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--warmup", type=float, default=60, help="seconds of traffic before the first reading")
+    parser.add_argument("--sample-seconds", type=float, default=60, help="seconds between RSS readings")
     args = parser.parse_args()
 
     import os
@@ -152,12 +156,28 @@ def main() -> int:
         common = dict(concurrency=args.concurrency, with_usage=probe.status_code != 404)
         if not common["with_usage"]:
             print("/api/usage is not in this checkout: the mix leaves it out", flush=True)
-        asyncio.run(traffic(gateway_url, key, seconds=5, seed=args.seed, **common))  # warm-up
-        before = snapshot(processes)
+        asyncio.run(traffic(gateway_url, key, seconds=args.warmup, seed=args.seed, **common))  # warm-up
+        readings = [(0.0, snapshot(processes))]
         started = time.monotonic()
-        counts = asyncio.run(traffic(gateway_url, key, seconds=args.minutes * 60, seed=args.seed + 1, **common))
+
+        async def run_and_sample():
+            run = asyncio.ensure_future(
+                traffic(gateway_url, key, seconds=args.minutes * 60, seed=args.seed + 1, **common)
+            )
+            while not run.done():
+                await asyncio.wait([run], timeout=args.sample_seconds)
+                if not run.done():
+                    readings.append((time.monotonic() - started, snapshot(processes)))
+                    print(
+                        f"  {readings[-1][0]:.0f} s: RSS MiB "
+                        + ", ".join(f"{name.split(' (')[0]} {kib / 1024:.0f}" for name, kib in readings[-1][1].items()),
+                        flush=True,
+                    )
+            return run.result()
+
+        counts = asyncio.run(run_and_sample())
         elapsed = time.monotonic() - started
-        after = snapshot(processes)
+        readings.append((elapsed, snapshot(processes)))
     finally:
         for process in processes.values():
             stop(process)
@@ -166,11 +186,17 @@ def main() -> int:
     print(f"\n{total} requests in {elapsed:.0f} s ({total / elapsed:.0f}/s), by kind and outcome:")
     for outcome, count in sorted(counts.items()):
         print(f"  {outcome:<32} {count}")
-    print(f"\n{'process':<40} {'RSS start MiB':>14} {'RSS end MiB':>12} {'growth':>8}")
+    before, after = readings[0][1], readings[-1][1]
+    middle = min(readings, key=lambda reading: abs(reading[0] - elapsed / 2))[1]
+    print(f"\nRSS after the {args.warmup:.0f} s warm-up, at mid-run and at the end (MiB); growth in each half:")
+    print(f"{'process':<40} {'start':>8} {'middle':>8} {'end':>8} {'1st half':>9} {'2nd half':>9}")
     for name in before:
-        start_mib, end_mib = before[name] / 1024, after.get(name, 0) / 1024
-        growth = f"{(end_mib / start_mib - 1) * 100:+.0f}%" if start_mib and name in after else "gone"
-        print(f"{name:<40} {start_mib:>14.1f} {end_mib:>12.1f} {growth:>8}")
+        start_mib, mid_mib, end_mib = (r.get(name, 0) / 1024 for r in (before, middle, after))
+        if not (start_mib and mid_mib and name in after):
+            print(f"{name:<40} {start_mib:>8.1f} {'gone':>8}")
+            continue
+        first, second = (mid_mib / start_mib - 1) * 100, (end_mib / mid_mib - 1) * 100
+        print(f"{name:<40} {start_mib:>8.1f} {mid_mib:>8.1f} {end_mib:>8.1f} {first:>+8.1f}% {second:>+8.1f}%")
     ledger_rollup()
     holds_expire()
     report = ledger_check()
