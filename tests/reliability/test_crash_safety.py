@@ -119,7 +119,15 @@ def test_a_gateway_killed_mid_settlement_loses_no_request_and_leaves_no_hold(
         with ThreadPoolExecutor(max_workers=12) as pool:
             futures = [pool.submit(one, item) for item in plan]
             assert done.wait(30), results
-            gateway.kill()  # mid-flight: requests streaming, settlements queued or committing
+            # Mid-flight: wait for a moment with a request holding funds (streams take ~160 ms), so the
+            # kill always cuts off admitted requests, however slowly a loaded machine admits them.
+            processes.wait_until(
+                lambda: Hold.objects.filter(released_at__isnull=True).exists(),
+                timeout=30,
+                what="an open hold",
+                interval=0.005,
+            )
+            gateway.kill()  # requests streaming, settlements queued or committing
             outcomes = [future.result() for future in futures]
         failed = [status for status, _ in outcomes if status != "ok"]
         assert failed, "the kill should have cut some requests off"
