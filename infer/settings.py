@@ -259,8 +259,11 @@ GATEWAY_SETTLE_BATCH_MAX = env_int("GATEWAY_SETTLE_BATCH_MAX", 200)
 # A batch whose database connection was lost (a restart, a failover) is run again on a new connection
 # for up to this long; its requests fail (unbilled) only if the database stays away longer.
 GATEWAY_SETTLE_RECONNECT_SECONDS = env_int("GATEWAY_SETTLE_RECONNECT_SECONDS", 10)
-# Threads (each with its own database connection) a gateway process uses for admission queries.
-GATEWAY_DB_THREADS = env_int("GATEWAY_DB_THREADS", 16)
+# Threads (each keeps its own database connection) a gateway process uses for its sync database work:
+# admission on the portable path (SQLite), route refreshes and GET /v1/models on PostgreSQL. Each is a
+# PostgreSQL connection per gateway process: at 16 two processes and a soak's traffic met
+# max_connections (100) on one machine; on PostgreSQL admission runs on the loop (usage/lean.py).
+GATEWAY_DB_THREADS = env_int("GATEWAY_DB_THREADS", 4)
 # Answer only once the request's settlement has committed (so the usage a client reads is stored).
 GATEWAY_AWAIT_SETTLEMENT = env_bool("GATEWAY_AWAIT_SETTLEMENT", True)
 # On PostgreSQL, POST /v1/chat/completions and /v1/completions bypass Django (usage/lean.py) and admit

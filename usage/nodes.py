@@ -25,7 +25,11 @@ def client() -> httpx.AsyncClient:
         # client along, so a process that runs many loops (the test suite's servers) keeps none of theirs.
         for other in [other for other in _clients if other.is_closed()]:
             del _clients[other]
-        limits = httpx.Limits(max_connections=settings.GATEWAY_NODE_MAX_CONNECTIONS, max_keepalive_connections=256)
+        # Idle connections are dropped after 2 s, before the node's own keep-alive timeout closes them
+        # (5 s in uvicorn, so vLLM): reusing one the node is closing at that moment fails the request.
+        limits = httpx.Limits(
+            max_connections=settings.GATEWAY_NODE_MAX_CONNECTIONS, max_keepalive_connections=256, keepalive_expiry=2.0
+        )
         found = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 settings.GATEWAY_NODE_READ_TIMEOUT_SECONDS, connect=settings.GATEWAY_NODE_CONNECT_TIMEOUT_SECONDS
