@@ -258,7 +258,7 @@ def main():
     node = start([*node_cmd, "--latency-ms", str(args.node_latency_ms)], env)
     profile_path = ROOT / "var" / "gateway.prof"
     uvicorn_args = ["infer.asgi:application", "--host", "127.0.0.1", "--port", str(gateway_port)]
-    uvicorn_args += ["--log-level", "warning", "--no-access-log", "--lifespan", "off"]
+    uvicorn_args += ["--log-level", "warning", "--no-access-log", "--lifespan", "on"]
     if args.profile:
         profile_path.parent.mkdir(exist_ok=True)
         gateway_cmd = [python, "-m", "cProfile", "-o", str(profile_path), "-m", "uvicorn", *uvicorn_args]

@@ -66,7 +66,7 @@ def structures() -> dict[str, int]:
         "gateway._health": len(gateway._health),
         "lean._pools": len(lean._pools),
         "lean._refreshing": len(lean._refreshing),
-        "nodes._clients": len(nodes._clients),
+        "nodes._sessions": len(nodes._sessions),
         "selectors._route_cache": len(selectors._route_cache),
         "usage.services._buyer_ledger_ids": len(usage_services._buyer_ledger_ids),
         "billing.services._deferred_cache": len(billing_services._deferred_cache),

@@ -138,7 +138,7 @@ def main() -> int:
             (ROOT / "var" / sub).mkdir(parents=True, exist_ok=True)
     node_port, gateway_port = free_port(), free_port()
     uvicorn = ["-m", "uvicorn", "infer.asgi:application", "--host", "127.0.0.1", "--port", str(gateway_port)]
-    uvicorn += ["--log-level", "warning", "--no-access-log", "--lifespan", "off", "--workers", str(args.workers)]
+    uvicorn += ["--log-level", "warning", "--no-access-log", "--lifespan", "on", "--workers", str(args.workers)]
     processes = {
         "demo node": start([python, "manage.py", "run_demo_node", "--port", str(node_port)], env),
         "gateway": start([python, *uvicorn], env),

@@ -33,8 +33,10 @@ class ServerThread:
         # The gateway's admission pool belongs to this loop: close it with the server, or every
         # test's server would leave its database connections open.
         from usage.lean import pools_close
+        from usage.nodes import sessions_close
 
         await pools_close()
+        await sessions_close()
 
     def stop(self):
         self.server.should_exit = True

@@ -28,11 +28,25 @@ class GatewayASGIHandler(ASGIHandler):
 def application_with_gateway(portal_app):
     """Route /v1/'s hot endpoints to the lean path (usage/lean.py), the rest of /v1/ to the gateway
     handler, and everything else to the full Django application."""
-    from . import lean  # imports models: only once Django is set up
+    from . import lean, nodes  # imports models: only once Django is set up
 
     gateway_app = GatewayASGIHandler()
 
+    async def lifespan(receive, send):
+        # Shutting down, the event loop's node sessions and admission pool close their connections.
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await nodes.sessions_close()
+                await lean.pools_close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
     async def application(scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await lifespan(receive, send)
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
             if lean.is_lean(scope):
                 return await lean.serve(scope, receive, send)

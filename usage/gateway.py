@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import httpx
 import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -272,9 +271,9 @@ async def _complete(admission, started):
     for route in routes_ordered(admission.routes):
         t0 = time.monotonic()
         try:
-            response = await nodes.client().post(
+            response = await nodes.post(
                 _url(admission, route),
-                content=orjson.dumps(_upstream_body(admission, route)),
+                body=orjson.dumps(_upstream_body(admission, route)),
                 headers=nodes.headers_for(route.api_key),
             )
             if response.status_code >= 500 or response.status_code in (401, 403, 404, 429):
@@ -290,7 +289,7 @@ async def _complete(admission, started):
             text = _text_of(body, admission.request.endpoint)
             if text is None:
                 raise NodeFailed("node_bad_response")
-        except (NodeFailed, httpx.HTTPError) as exc:
+        except (NodeFailed, nodes.NodeError) as exc:
             last_code = exc.code if isinstance(exc, NodeFailed) else "node_unreachable"
             health_note(route.node_id, ok=False)
             continue
@@ -464,13 +463,12 @@ async def _stream(admission, started):
         t0 = time.monotonic()
         response = None
         try:
-            request = nodes.client().build_request(
-                "POST",
+            response = await nodes.post(
                 _url(admission, route),
-                content=orjson.dumps(_upstream_body(admission, route)),
+                body=orjson.dumps(_upstream_body(admission, route)),
                 headers=nodes.headers_for(route.api_key),
+                stream=True,
             )
-            response = await nodes.client().send(request, stream=True)
             if response.status_code >= 500 or response.status_code in (401, 403, 404, 429):
                 raise NodeFailed(f"node_http_{response.status_code}")
             if response.status_code >= 400:
@@ -478,7 +476,7 @@ async def _stream(admission, started):
                 return await _node_refused(admission, route, response, started)
             stream = _Stream(admission, route, response, started, t0)
             await stream.prime()
-        except (NodeFailed, httpx.HTTPError, ValueError) as exc:
+        except (NodeFailed, nodes.NodeError, ValueError) as exc:
             if response is not None:
                 await response.aclose()
             last_code = exc.code if isinstance(exc, NodeFailed) else "node_unreachable"
@@ -533,7 +531,7 @@ async def _relay(stream: _Stream):
                         yield out
                     if stream.finished or stream.truncated:
                         break
-            except (httpx.HTTPError, ValueError):
+            except (nodes.NodeError, ValueError):
                 # The node died mid-stream: the buyer pays for what was delivered, and the record says so.
                 status, error_code = Status.NODE_FAILED, "node_died_mid_stream"
         item = settlement()
@@ -580,7 +578,7 @@ async def _drain(stream: _Stream) -> None:
 
     try:
         await asyncio.wait_for(rest(), timeout=1.0)
-    except (TimeoutError, httpx.HTTPError, ValueError):
+    except (TimeoutError, nodes.NodeError, ValueError):
         pass
 
 

@@ -159,3 +159,29 @@ def test_one_round_trip_admission_checks_the_key_as_strictly_as_the_portable_pat
     assert UsageRecord.objects.count() == 3
     assert not Hold.objects.filter(released_at__isnull=True).exists()
     assert ledger_check().ok
+
+
+def test_the_application_closes_its_node_sessions_and_pools_at_lifespan_shutdown(alice_client, alice_account, node):
+    """uvicorn's lifespan protocol: startup completes, and shutdown closes this loop's node session."""
+    import asyncio
+
+    from infer.asgi import application
+    from tests.servers import run_async
+    from usage import nodes
+
+    async def work():
+        await nodes.post(f"{node.base_url}/models", body=b"", headers={})  # opens this loop's session
+        assert asyncio.get_running_loop() in nodes._sessions
+        inbox = asyncio.Queue()
+        for message in ("lifespan.startup", "lifespan.shutdown"):
+            inbox.put_nowait({"type": message})
+        sent = []
+
+        async def send(message):
+            sent.append(message["type"])
+
+        await application({"type": "lifespan"}, inbox.get, send)
+        assert asyncio.get_running_loop() not in nodes._sessions
+        return sent
+
+    assert run_async(work()) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

@@ -76,4 +76,4 @@ def test_no_per_request_state_outlives_its_requests(
     assert gateway._settled == set()
     assert lean._refreshing == {}
     assert len(gateway._health) <= 3  # one entry per node, not per request
-    assert len(nodes._clients) <= 2  # one client per live event loop (this server's; maybe the suite's)
+    assert len(nodes._sessions) <= 2  # one session per live event loop (this server's; maybe the suite's)
