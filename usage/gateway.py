@@ -67,10 +67,14 @@ def _in_db_thread(fn, *, retry_lost_connection: bool = False):
 
 
 def _database_unavailable(exc: Exception) -> "Reply":
+    from infer.unavailable import RETRY_AFTER_SECONDS
+
     log.error("gateway: database unavailable: %s", exc)
-    return _error(
+    reply = _error(
         503, "The service is briefly unavailable; you were not charged. Please retry.", code="service_unavailable"
     )
+    reply.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)  # as /api/ does; the openai client honours it
+    return reply
 
 
 @dataclass

@@ -135,3 +135,27 @@ def test_through_uvicorn_the_portal_and_the_api_answer_503_and_recover(asgi_serv
         assert api.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
         assert http.get("/").status_code == 200
         assert http.get("/api/balance", headers=key).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/models"])
+def test_the_gateway_answers_an_openai_503_with_retry_after_and_charges_nothing(
+    settings, asgi_server, alice_key, alice_account, path
+):
+    from billing.models import Hold
+    from conftest import fund
+
+    fund(alice_account, 1_000_000_000)
+    settings.GATEWAY_DB_POOL_TIMEOUT_SECONDS = 1  # the lean path's pool gives up on a refused database
+    body = {"model": "llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "Hi"}]}
+    key = {"Authorization": f"Bearer {alice_key.secret}"}
+    with httpx.Client(base_url=asgi_server.url, timeout=30, trust_env=False) as http:
+        with database_refusing():
+            if path == "/v1/models":
+                response = http.get(path, headers=key)
+            else:
+                response = http.post(path, json=body, headers=key)
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "service_unavailable"
+    assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+    assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert not Hold.objects.exists()
