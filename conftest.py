@@ -135,4 +135,20 @@ def _catalog_loaded(django_db_setup, django_db_blocker):
             importlib.import_module("billing.migrations.0003_catalog").load(django_apps, None)
 
 
+@pytest.fixture
+def payout_chain(settings):
+    """A local EVM chain (eth-tester) with the test USDC, a funded hot wallet, and payouts pointed at it."""
+    from billing.chains.testing import deploy_token, eth_tester_web3, mint
+    from payouts import evm
+
+    w3 = eth_tester_web3()
+    token = deploy_token(w3)
+    settings.PAYOUT_HOT_WALLET_PRIVATE_KEY = w3.provider.ethereum_tester.backend.account_keys[1].to_hex()
+    settings.PAYOUT_EVM_NETWORKS = {"ethereum": {"rpc_url": "", "usdc": token.address}}
+    evm.clients["ethereum"] = w3
+    mint(token, w3.eth.accounts[1], 1000 * 10**6)
+    yield token
+    evm.clients.clear()
+
+
 from tests.smtp import smtp_server  # noqa: E402, F401

@@ -54,8 +54,13 @@ def asgi_server(transactional_db):
     server.stop()
 
 
-def run_async(coroutine):
-    """asyncio.run(coroutine) in a thread of its own: Playwright's sync API (the browser tests) keeps an
-    event loop running in the main thread for the whole session, where asyncio.run would refuse."""
+def off_main_thread(fn, *args, **kwargs):
+    """fn(*args, **kwargs) in a thread of its own: Playwright's sync API (the browser tests) keeps an event
+    loop running in the main thread for the whole session, where asyncio.run and async_to_sync refuse."""
     with ThreadPoolExecutor(1) as thread:
-        return thread.submit(asyncio.run, coroutine).result()
+        return thread.submit(fn, *args, **kwargs).result()
+
+
+def run_async(coroutine):
+    """asyncio.run(coroutine), off the main thread (see off_main_thread)."""
+    return off_main_thread(asyncio.run, coroutine)

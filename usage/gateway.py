@@ -25,6 +25,7 @@ from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from billing import money
+from infer.unavailable import RETRY_AFTER_SECONDS
 
 from . import nodes, selectors, tokenizers
 from .models import UsageRecord
@@ -67,8 +68,6 @@ def _in_db_thread(fn, *, retry_lost_connection: bool = False):
 
 
 def _database_unavailable(exc: Exception) -> "Reply":
-    from infer.unavailable import RETRY_AFTER_SECONDS
-
     log.error("gateway: database unavailable: %s", exc)
     reply = _error(
         503, "The service is briefly unavailable; you were not charged. Please retry.", code="service_unavailable"

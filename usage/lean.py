@@ -43,9 +43,9 @@ ENDPOINTS = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
 KEY_SQL = """
     SELECT k.id, k.secret_hash, k.revoked_at, a.status, k.account_id, k.spend_limit_nanos, k.spend_limit_period,
            k.period_spent_nanos, k.period_started_at, k.last_used_at,
-           (SELECT l.id FROM billing_ledgeraccount l WHERE l.owner_id = k.account_id AND l.kind = 'buyer')
+           (SELECT l.id FROM billing_ledgeraccount l WHERE l.owner_id = k.account_id AND l.kind = 'buyer') AS ledger
       FROM accounts_apikey k JOIN accounts_account a ON a.id = k.account_id
-     WHERE k.public_id = %s"""
+     WHERE k.public_id = %(public_id)s"""
 
 TOUCH_SQL = "UPDATE accounts_apikey SET last_used_at = %s WHERE id = %s"
 
@@ -116,7 +116,7 @@ def _unauthorized(message: str) -> GatewayError:
 async def key_authenticate(authorization: str | None) -> KeyRow:
     """The active key of an Authorization header, with accounts.authentication's answers (401/403)."""
     public_id, secret = _presented_key(authorization)
-    row = await _fetch_one(KEY_SQL, (public_id,))
+    row = await _fetch_one(KEY_SQL, {"public_id": public_id})
     return _key_row(row, secret)
 
 
@@ -124,13 +124,8 @@ async def key_authenticate(authorization: str | None) -> KeyRow:
 # The hold is placed only if the presented secret's hash matches and the key and its Account are in
 # good standing; otherwise the key's row comes back without a hold and `_key_row` says why,
 # exactly as `key_authenticate` would. (A key with a spend limit is checked in Python first: two trips.)
-ADMIT_SQL = """
-    WITH k AS (
-        SELECT k.id, k.secret_hash, k.revoked_at, a.status, k.account_id, k.spend_limit_nanos, k.spend_limit_period,
-               k.period_spent_nanos, k.period_started_at, k.last_used_at,
-               (SELECT l.id FROM billing_ledgeraccount l WHERE l.owner_id = k.account_id AND l.kind = 'buyer') AS ledger
-          FROM accounts_apikey k JOIN accounts_account a ON a.id = k.account_id
-         WHERE k.public_id = %(public_id)s
+ADMIT_SQL = f"""
+    WITH k AS ({KEY_SQL}
     ), admitted AS (
         UPDATE billing_ledgeraccount SET held_nanos = held_nanos + %(amount)s, in_flight = in_flight + 1
          WHERE id = (SELECT ledger FROM k WHERE secret_hash = %(hash)s AND revoked_at IS NULL AND status = 'active'
@@ -147,7 +142,7 @@ ADMIT_SQL = """
            AND (last_used_at IS NULL OR last_used_at < %(stale)s)
         RETURNING id
     )
-    SELECT k.*, (SELECT id FROM hold) FROM k"""
+    SELECT k.*, (SELECT id FROM hold) FROM k"""  # noqa: S608 -- only this module's constant SQL
 
 
 @dataclass

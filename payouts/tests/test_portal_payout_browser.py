@@ -7,8 +7,8 @@ import time_machine
 from allauth.account.models import EmailAddress
 from django.utils import timezone
 
-from billing.chains.testing import balance_of, deploy_token, eth_tester_web3, mint
-from payouts import evm, tasks
+from billing.chains.testing import balance_of
+from payouts import tasks
 from payouts.models import Payout
 
 from .conftest import OTHER_WALLET, USD, WALLET, assert_ledger_ok, code_now, totp_for, unlocked_destination, verify_kyc
@@ -16,20 +16,8 @@ from .conftest import OTHER_WALLET, USD, WALLET, assert_ledger_ok, code_now, tot
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
-@pytest.fixture
-def chain(settings):
-    w3 = eth_tester_web3()
-    token = deploy_token(w3)
-    settings.PAYOUT_HOT_WALLET_PRIVATE_KEY = w3.provider.ethereum_tester.backend.account_keys[1].to_hex()
-    settings.PAYOUT_EVM_NETWORKS = {"ethereum": {"rpc_url": "", "usdc": token.address}}
-    evm.clients["ethereum"] = w3
-    mint(token, w3.eth.accounts[1], 1000 * 10**6)
-    yield token
-    evm.clients.clear()
-
-
 def test_it_requests_a_payout_with_a_totp_code_and_sees_it_paid(
-    live_server, page, settings, chain, alice, operator, destination
+    live_server, page, settings, payout_chain, alice, operator, destination
 ):
     EmailAddress.objects.create(user=alice, email=alice.email, verified=True, primary=True)
     secret = totp_for(alice)
@@ -85,7 +73,7 @@ def test_it_requests_a_payout_with_a_totp_code_and_sees_it_paid(
     assert "Paid" in page.get_by_test_id("history").inner_text()
     assert "$75.00" in page.get_by_test_id("withdrawable").inner_text()
     page.shots("paid")
-    assert balance_of(chain, WALLET) == 25 * 10**6
+    assert balance_of(payout_chain, WALLET) == 25 * 10**6
     assert_ledger_ok()
 
     # A new destination, added through the form, waits out its 24-hour lock.

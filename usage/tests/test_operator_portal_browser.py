@@ -8,11 +8,11 @@ from allauth.account.models import EmailAddress
 from django.utils import timezone
 
 from accounts.services import account_roles_update
-from billing.chains.testing import balance_of, deploy_token, eth_tester_web3, mint
+from billing.chains.testing import balance_of
 from billing.checks import ledger_check
 from billing.money import format_cost, format_usd
 from conftest import fund
-from payouts import evm, tasks
+from payouts import tasks
 from payouts.models import Payout
 from payouts.tests.conftest import WALLET, code_now, totp_for, unlocked_destination, verify_kyc
 from usage.models import Node, UsageRecord
@@ -22,24 +22,11 @@ from .conftest import CHEAP_MODEL
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
-@pytest.fixture
-def chain(settings):
-    """A local EVM chain (eth-tester) with the test USDC and a funded hot wallet."""
-    w3 = eth_tester_web3()
-    token = deploy_token(w3)
-    settings.PAYOUT_HOT_WALLET_PRIVATE_KEY = w3.provider.ethereum_tester.backend.account_keys[1].to_hex()
-    settings.PAYOUT_EVM_NETWORKS = {"ethereum": {"rpc_url": "", "usdc": token.address}}
-    evm.clients["ethereum"] = w3
-    mint(token, w3.eth.accounts[1], 1000 * 10**6)
-    yield token
-    evm.clients.clear()
-
-
 def test_an_operator_prices_a_node_sees_its_earnings_and_is_paid(
     live_server,
     page,
     settings,
-    chain,
+    payout_chain,
     alice,
     alice_account,
     charlie_account,
@@ -133,7 +120,7 @@ def test_an_operator_prices_a_node_sees_its_earnings_and_is_paid(
     assert format_usd(earned - 10 * 10**9) in page.get_by_test_id("withdrawable").inner_text()
     page.shots("paid")
     assert Payout.objects.get().status == Payout.Status.PAID
-    assert balance_of(chain, WALLET) == 10 * 10**6
+    assert balance_of(payout_chain, WALLET) == 10 * 10**6
 
     # Pausing the node from its page takes it out of routing.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Nodes").click()
